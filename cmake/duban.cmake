@@ -28,3 +28,13 @@ function(dub_unit_test name)
   add_test(NAME ${name} COMMAND test_${name} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 300)
 endfunction()
+
+# dub_domain(<svc> SOURCES <files...> DEPS <targets...>)
+# The pure domain logic of a service (no I/O) as static library <svc>_domain, so unit
+# tests link it without a broker. Its headers are included by plain name ("clock.h").
+function(dub_domain svc)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${svc}_domain STATIC ${A_SOURCES})
+  target_include_directories(${svc}_domain PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(${svc}_domain PUBLIC ${A_DEPS})
+endfunction()

@@ -1,0 +1,84 @@
+/* clock.c - SLA moments: accept, resolve, warn and escalation levels. */
+#include "clock.h"
+
+#include "calendar/calendar.h"
+#include "core/alloc.h"
+
+#include <string.h>
+
+int64_t deadline_clock_start(int64_t reported_ms, int64_t received_ms)
+{
+  if(reported_ms < 0 || reported_ms > received_ms)
+    return received_ms;
+  return reported_ms;
+}
+
+static enum dub_err period(const json_t *obj, const char *what,
+                           struct dub_calendar_period *out, char **why)
+{
+  char *inner = NULL;
+  if(!obj) {
+    *why = dub_xasprintf("sla.json: %s is missing", what);
+    return DUB_ERR_CONFIG;
+  }
+  enum dub_err rc = dub_calendar_period_parse(obj, out, &inner);
+  if(rc) {
+    *why = dub_xasprintf("sla.json: %s: %s", what, inner ? inner : "invalid period");
+    free(inner);
+  }
+  return rc;
+}
+
+enum dub_err deadline_clock_compute(const json_t *sla, const struct dub_calendar *cal,
+                                    const char *severity, int64_t start_ms,
+                                    struct deadline_moments *out, char **why)
+{
+  enum dub_err rc;
+  struct dub_calendar_period accept, resolve, warn;
+  bool prov = false, p;
+  memset(out, 0, sizeof *out);
+  *why = NULL;
+  rc = period(json_object_get(sla, "accept"), "/accept", &accept, why);
+  if(rc)
+    return rc;
+  char *what = dub_xasprintf("/resolve/%s", severity);
+  rc = period(json_object_get(json_object_get(sla, "resolve"), severity), what, &resolve,
+              why);
+  free(what);
+  if(rc)
+    return rc;
+  rc = period(json_object_get(sla, "warn_before"), "/warn_before", &warn, why);
+  if(rc)
+    return rc;
+
+  out->clock_start = start_ms;
+  out->accept_by = dub_calendar_period_deadline(cal, start_ms, accept, &p);
+  prov |= p;
+  out->due_at = dub_calendar_period_deadline(cal, start_ms, resolve, &p);
+  prov |= p;
+  /* warn_before counts working days back from the due day whatever its unit says:
+   * DESIGN.md defines warn_at on working days only. */
+  out->warn_at = dub_calendar_warn_at(cal, out->due_at, warn.n, &p);
+  prov |= p;
+
+  size_t i;
+  json_t *level;
+  json_array_foreach(json_object_get(sla, "escalate"), i, level)
+  {
+    struct dub_calendar_period after;
+    if(out->n_levels == DEADLINE_MAX_LEVELS)
+      break;
+    what = dub_xasprintf("/escalate/%zu/after_overdue", i);
+    rc = period(json_object_get(level, "after_overdue"), what, &after, why);
+    free(what);
+    if(rc)
+      return rc;
+    long long lv = json_integer_value(json_object_get(level, "level"));
+    out->escalate[out->n_levels].level = (int)lv;
+    out->escalate[out->n_levels].at = dub_calendar_after_due(cal, out->due_at, after.n, &p);
+    prov |= p;
+    out->n_levels++;
+  }
+  out->provisional = prov;
+  return DUB_OK;
+}

@@ -1,0 +1,46 @@
+/* caseid.c - ULID-layout case ids with a "DB" prefix. */
+#include "caseid.h"
+
+#include <string.h>
+#include <sys/random.h>
+
+static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+enum dub_err intake_caseid_new(int64_t ms, char out[INTAKE_CASEID_LEN + 1])
+{
+  unsigned char rnd[10];
+  if(getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    return DUB_ERR_IO;
+  uint64_t t = (uint64_t)ms & 0xFFFFFFFFFFFFULL;
+  out[0] = 'D';
+  out[1] = 'B';
+  /* 48-bit time in 10 characters (the first carries 3 bits). */
+  for(int i = 9; i >= 0; i--) {
+    out[2 + i] = alphabet[t & 31];
+    t >>= 5;
+  }
+  /* 80 random bits in 16 characters. */
+  uint64_t hi = 0, lo = 0;
+  for(int i = 0; i < 5; i++)
+    hi = hi << 8 | rnd[i];
+  for(int i = 5; i < 10; i++)
+    lo = lo << 8 | rnd[i];
+  for(int i = 7; i >= 0; i--) {
+    out[12 + i] = alphabet[hi & 31];
+    hi >>= 5;
+    out[20 + i] = alphabet[lo & 31];
+    lo >>= 5;
+  }
+  out[INTAKE_CASEID_LEN] = '\0';
+  return DUB_OK;
+}
+
+int intake_caseid_valid(const char *s)
+{
+  if(!s || strlen(s) != INTAKE_CASEID_LEN || s[0] != 'D' || s[1] != 'B')
+    return 0;
+  for(int i = 2; i < INTAKE_CASEID_LEN; i++)
+    if(!strchr(alphabet, s[i]))
+      return 0;
+  return s[2] <= '7';
+}

@@ -1,0 +1,21 @@
+/* render.h - message templates with {{name}} placeholders (no I/O). */
+#ifndef NOTIFICATION_RENDER_H
+#define NOTIFICATION_RENDER_H
+
+#include "core/err.h"
+
+#include <jansson.h>
+
+/* Replaces each {{name}} in 'tpl' by the string member 'name' of 'vars' (borrowed).
+ * Returns DUB_OK with a new string in *out (free with free()), or DUB_ERR_CONFIG with
+ * *why naming the first placeholder that 'vars' lacks or that is not closed. */
+enum dub_err notification_render(const char *tpl, const json_t *vars, char **out,
+                                 char **why);
+
+/* Number of Unicode code points of UTF-8 text 's'. */
+size_t notification_utf8_chars(const char *s);
+
+/* Parts an SMS of 'chars' characters takes: 1 up to 70, else ceil(chars / 67). */
+int notification_sms_parts(size_t chars);
+
+#endif
