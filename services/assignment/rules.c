@@ -47,7 +47,7 @@ const char *assignment_conflict(const json_t *officer, const char *subject_unit)
   if(unit && subject_unit && strcmp(unit, subject_unit) == 0)
     return "subject_unit";
   if(subject_unit && dub_json_array_has_str(json_object_get(officer, "conflicts"), subject_unit))
-    return "declared_conflict";
+    return "conflict";
   return NULL;
 }
 
@@ -63,9 +63,9 @@ static bool already_recused(const json_t *recused, const char *id)
   return false;
 }
 
-/* Picks the first eligible officer of 'unit' with 'role'; records recusals once. */
-static const char *pick(const json_t *directory, const char *unit, const char *subject,
-                        const char *role, struct assignment_result *out)
+/* Records every officer of 'unit' with a conflict, once. */
+static void recuse(const json_t *directory, const char *unit, const char *subject,
+                   struct assignment_result *out)
 {
   size_t i;
   json_t *o;
@@ -73,20 +73,28 @@ static const char *pick(const json_t *directory, const char *unit, const char *s
   {
     const char *id = dub_json_str(o, "id");
     const char *home = dub_json_str(o, "unit");
-    if(!id || !home || strcmp(home, unit) != 0)
-      continue;
-    if(!dub_json_array_has_str(json_object_get(o, "roles"), role))
-      continue;
     const char *why = assignment_conflict(o, subject);
-    if(why) {
-      if(!already_recused(out->recused, id))
-        json_array_append_new(out->recused,
+    if(id && home && why && strcmp(home, unit) == 0 && !already_recused(out->recused, id))
+      json_array_append_new(out->recused,
                             json_pack("{s:s, s:s}", "officer", id, "reason", why));
+  }
+}
+
+/* The first active officer of 'unit' with 'role' and no conflict, or NULL. */
+static const char *pick(const json_t *directory, const char *unit, const char *subject,
+                        const char *role)
+{
+  size_t i;
+  json_t *o;
+  json_array_foreach(json_object_get(directory, "officers"), i, o)
+  {
+    const char *id = dub_json_str(o, "id");
+    const char *home = dub_json_str(o, "unit");
+    if(!id || !home || strcmp(home, unit) != 0 || assignment_conflict(o, subject))
       continue;
-    }
-    if(!dub_json_bool(o, "active", true))
-      continue;
-    return id;
+    if(dub_json_bool(o, "active", true) &&
+       dub_json_array_has_str(json_object_get(o, "roles"), role))
+      return id;
   }
   return NULL;
 }
@@ -113,9 +121,10 @@ void assignment_choose(const json_t *rules, const json_t *directory, const json_
     out->rule_id = NULL;
     out->fallback = true;
   }
-  out->officer = pick(directory, out->unit, subject, "handler", out);
+  recuse(directory, out->unit, subject, out);
+  out->officer = pick(directory, out->unit, subject, "handler");
   if(!out->officer)
-    out->officer = pick(directory, out->unit, subject, "head", out);
+    out->officer = pick(directory, out->unit, subject, "head");
   out->needs_manual = out->officer == NULL;
 }
 

@@ -22,7 +22,7 @@ struct assignment_result {
 bool assignment_rule_matches(const json_t *rule, const json_t *problem);
 
 /* Why an officer may never handle a case about 'subject_unit': "subject_unit" when the
- * officer belongs to it, "declared_conflict" when it is in the officer's conflicts,
+ * officer belongs to it, "conflict" when it is in the officer's conflicts,
  * NULL when there is no conflict. */
 const char *assignment_conflict(const json_t *officer, const char *subject_unit);
 

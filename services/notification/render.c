@@ -57,3 +57,37 @@ int notification_sms_parts(size_t chars)
     return 1;
   return (int)((chars + 66) / 67);
 }
+
+char *notification_mask(const char *recipient)
+{
+  const char *at = strchr(recipient, '@');
+  if(at) {
+    size_t local = (size_t)(at - recipient);
+    return dub_xasprintf("%.*s***%s", local ? 1 : 0, recipient, at);
+  }
+  size_t len = strlen(recipient);
+  if(len <= 8)
+    return dub_xstrdup("****");
+  char *out = dub_xstrdup(recipient);
+  for(size_t i = 6; i < len - 4; i++)
+    out[i] = '*';
+  return out;
+}
+
+enum dub_err notification_split_email(const char *text, char **subject, char **body)
+{
+  static const char prefix[] = "Subject: ";
+  *subject = *body = NULL;
+  if(strncmp(text, prefix, sizeof prefix - 1) != 0)
+    return DUB_ERR_CONFIG;
+  const char *start = text + sizeof prefix - 1;
+  const char *eol = strchr(start, '\n');
+  if(!eol)
+    return DUB_ERR_CONFIG;
+  *subject = dub_xstrndup(start, (size_t)(eol - start));
+  const char *rest = eol + 1;
+  if(*rest == '\n')
+    rest++;
+  *body = dub_xstrdup(rest);
+  return DUB_OK;
+}

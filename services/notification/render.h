@@ -18,4 +18,13 @@ size_t notification_utf8_chars(const char *s);
 /* Parts an SMS of 'chars' characters takes: 1 up to 70, else ceil(chars / 67). */
 int notification_sms_parts(size_t chars);
 
+/* Masks a phone number or email address for query answers: "+86138****0001",
+ * "z***@duban.example". Returns a new string. */
+char *notification_mask(const char *recipient);
+
+/* Splits an email template into its "Subject: " first line and the body after the blank
+ * line. *subject and *body are new strings. DUB_ERR_CONFIG when the first line is not a
+ * Subject header. */
+enum dub_err notification_split_email(const char *text, char **subject, char **body);
+
 #endif

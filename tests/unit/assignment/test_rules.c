@@ -87,7 +87,7 @@ static void test_first_match_and_officer(void **state)
                       "o1");
   assert_string_equal(json_string_value(json_object_get(json_array_get(r.recused, 0),
                                                         "reason")),
-                      "declared_conflict");
+                      "conflict");
   assignment_result_release(&r);
   json_decref(p);
 }
@@ -176,7 +176,7 @@ static void test_conflict_reasons(void **state)
   (void)state;
   json_t *o = json_loads("{\"id\": \"x\", \"unit\": \"A\", \"conflicts\": [\"B\"]}", 0, NULL);
   assert_string_equal(assignment_conflict(o, "A"), "subject_unit");
-  assert_string_equal(assignment_conflict(o, "B"), "declared_conflict");
+  assert_string_equal(assignment_conflict(o, "B"), "conflict");
   assert_null(assignment_conflict(o, "C"));
   json_decref(o);
 }

@@ -1,6 +1,6 @@
-/* clock.h - a case's SLA moments from sla.json and the working-day calendar (no I/O). */
-#ifndef DEADLINE_CLOCK_H
-#define DEADLINE_CLOCK_H
+/* sla.h - a case's SLA moments from sla.json and the working-day calendar (no I/O). */
+#ifndef DUB_CALENDAR_SLA_H
+#define DUB_CALENDAR_SLA_H
 
 #include "core/err.h"
 
@@ -10,10 +10,10 @@
 
 struct dub_calendar;
 
-#define DEADLINE_MAX_LEVELS 4
+#define DUB_SLA_MAX_LEVELS 4
 
 /* Every moment of one case, as instants in milliseconds since the epoch. */
-struct deadline_moments {
+struct dub_sla_moments {
   int64_t clock_start; /* the reported time, or the receipt time (see DESIGN.md Clocks) */
   int64_t accept_by;   /* 签收 deadline */
   int64_t due_at;      /* 办理 deadline */
@@ -22,19 +22,19 @@ struct deadline_moments {
   struct {
     int level;
     int64_t at;
-  } escalate[DEADLINE_MAX_LEVELS];
+  } escalate[DUB_SLA_MAX_LEVELS];
   bool provisional; /* some day consulted lies in a year without a calendar file */
 };
 
 /* The clock starts at 'reported_ms' unless it is absent (< 0) or later than
  * 'received_ms', in which case it starts at 'received_ms'. */
-int64_t deadline_clock_start(int64_t reported_ms, int64_t received_ms);
+int64_t dub_sla_clock_start(int64_t reported_ms, int64_t received_ms);
 
 /* Computes the moments of a case of 'severity' whose clock starts at 'start_ms', per
  * the validated sla.json document 'sla' (borrowed). DUB_ERR_CONFIG with *why (new
  * string) when sla.json lacks the severity or a period is unusable. */
-enum dub_err deadline_clock_compute(const json_t *sla, const struct dub_calendar *cal,
+enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
                                     const char *severity, int64_t start_ms,
-                                    struct deadline_moments *out, char **why);
+                                    struct dub_sla_moments *out, char **why);
 
 #endif

@@ -1,12 +1,13 @@
-/* clock.c - SLA moments: accept, resolve, warn and escalation levels. */
-#include "clock.h"
+/* sla.c - SLA moments: accept, resolve, warn and escalation levels. */
+#include "calendar/sla.h"
 
 #include "calendar/calendar.h"
 #include "core/alloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-int64_t deadline_clock_start(int64_t reported_ms, int64_t received_ms)
+int64_t dub_sla_clock_start(int64_t reported_ms, int64_t received_ms)
 {
   if(reported_ms < 0 || reported_ms > received_ms)
     return received_ms;
@@ -29,9 +30,9 @@ static enum dub_err period(const json_t *obj, const char *what,
   return rc;
 }
 
-enum dub_err deadline_clock_compute(const json_t *sla, const struct dub_calendar *cal,
+enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
                                     const char *severity, int64_t start_ms,
-                                    struct deadline_moments *out, char **why)
+                                    struct dub_sla_moments *out, char **why)
 {
   enum dub_err rc;
   struct dub_calendar_period accept, resolve, warn;
@@ -66,7 +67,7 @@ enum dub_err deadline_clock_compute(const json_t *sla, const struct dub_calendar
   json_array_foreach(json_object_get(sla, "escalate"), i, level)
   {
     struct dub_calendar_period after;
-    if(out->n_levels == DEADLINE_MAX_LEVELS)
+    if(out->n_levels == DUB_SLA_MAX_LEVELS)
       break;
     what = dub_xasprintf("/escalate/%zu/after_overdue", i);
     rc = period(json_object_get(level, "after_overdue"), what, &after, why);

@@ -1,5 +1,5 @@
-/* test_clock.c - SLA moments against DESIGN.md's worked example and the shipped calendar. */
-#include "clock.h"
+/* test_sla.c - SLA moments against DESIGN.md's worked example and the shipped calendar. */
+#include "calendar/sla.h"
 
 #include "calendar/calendar.h"
 #include "core/time.h"
@@ -63,9 +63,9 @@ static int64_t at(const char *text)
 static void test_design_example(void **state)
 {
   struct fixture *f = *state;
-  struct deadline_moments m;
+  struct dub_sla_moments m;
   char *why = NULL;
-  assert_int_equal(deadline_clock_compute(f->sla, f->cal, "high",
+  assert_int_equal(dub_sla_compute(f->sla, f->cal, "high",
                                           at("2026-09-29T10:00:00+08:00"), &m, &why),
                    DUB_OK);
   assert_time(m.accept_by, "2026-09-30T23:59:59+08:00");
@@ -82,17 +82,17 @@ static void test_design_example(void **state)
 static void test_natural_days_and_provisional(void **state)
 {
   struct fixture *f = *state;
-  struct deadline_moments m;
+  struct dub_sla_moments m;
   char *why = NULL;
   /* low: 30 natural days from the day after 2026-12-15 is 2027-01-14, a year without a
    * calendar file, so warn and escalation moments are provisional. */
-  assert_int_equal(deadline_clock_compute(f->sla, f->cal, "low",
+  assert_int_equal(dub_sla_compute(f->sla, f->cal, "low",
                                           at("2026-12-15T08:00:00+08:00"), &m, &why),
                    DUB_OK);
   assert_time(m.due_at, "2027-01-14T23:59:59+08:00");
   assert_true(m.provisional);
   /* A severity sla.json does not know is a configuration error that says which. */
-  assert_int_equal(deadline_clock_compute(f->sla, f->cal, "extreme",
+  assert_int_equal(dub_sla_compute(f->sla, f->cal, "extreme",
                                           at("2026-12-15T08:00:00+08:00"), &m, &why),
                    DUB_ERR_CONFIG);
   assert_non_null(strstr(why, "/resolve/extreme"));
@@ -102,9 +102,9 @@ static void test_natural_days_and_provisional(void **state)
 static void test_clock_start(void **state)
 {
   (void)state;
-  assert_int_equal(deadline_clock_start(100, 200), 100); /* backlog keeps its time */
-  assert_int_equal(deadline_clock_start(300, 200), 200); /* future: receipt time */
-  assert_int_equal(deadline_clock_start(-1, 200), 200);  /* absent: receipt time */
+  assert_int_equal(dub_sla_clock_start(100, 200), 100); /* backlog keeps its time */
+  assert_int_equal(dub_sla_clock_start(300, 200), 200); /* future: receipt time */
+  assert_int_equal(dub_sla_clock_start(-1, 200), 200);  /* absent: receipt time */
 }
 
 int main(void)

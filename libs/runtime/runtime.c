@@ -1,0 +1,323 @@
+/* runtime.c - open, run, drain: the life of a service. */
+#include "runtime/runtime.h"
+
+#include "core/alloc.h"
+#include "core/env.h"
+#include "core/signals.h"
+#include "core/time.h"
+#include "json/json.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PING_TIMEOUT_MS 1000
+#define DELIVERY_TIMEOUT_MS 5000
+#define POLL_MS 200
+
+struct dub_runtime {
+  const struct dub_runtime_spec *spec;
+  const struct dub_runtime_env *env;
+  struct dub_config_holder *config;
+  struct dub_metrics *metrics;
+  struct dub_kafka_producer *producer;
+  struct dub_kafka_consumer *consumer;
+  struct dub_cache *cache;
+  struct dub_http_server *http;
+  struct dub_auth *auth;
+  char *group_id;
+};
+
+enum dub_err dub_runtime_env_load(const struct dub_runtime_spec *spec,
+                                  struct dub_runtime_env *env, char **why)
+{
+  char port_var[64], port_def[16];
+  snprintf(port_var, sizeof port_var, "DUBAN_%s_PORT", spec->service);
+  for(char *p = port_var; *p; p++)
+    *p = (char)toupper((unsigned char)*p);
+  snprintf(port_def, sizeof port_def, "%ld", spec->default_port);
+  const struct dub_env_spec table[] = {
+      {"DUBAN_KAFKA_BROKERS", DUB_ENV_STR, "127.0.0.1:9092",
+       offsetof(struct dub_runtime_env, brokers), 0, 0, false},
+      {"DUBAN_REDIS_URL", DUB_ENV_STR, "redis://127.0.0.1:6379/0",
+       offsetof(struct dub_runtime_env, redis_url), 0, 0, false},
+      {"DUBAN_CONFIG_DIR", DUB_ENV_STR, "deploy/config",
+       offsetof(struct dub_runtime_env, config_dir), 0, 0, false},
+      {"DUBAN_SCHEMA_DIR", DUB_ENV_STR, "schemas",
+       offsetof(struct dub_runtime_env, schema_dir), 0, 0, false},
+      {"DUBAN_BIND", DUB_ENV_STR, "0.0.0.0", offsetof(struct dub_runtime_env, bind), 0, 0,
+       false},
+      {port_var, DUB_ENV_PORT, port_def, offsetof(struct dub_runtime_env, port), 0, 0,
+       false},
+      {"DUBAN_HTTP_THREADS", DUB_ENV_LONG, "2",
+       offsetof(struct dub_runtime_env, http_threads), 1, 64, false},
+      {"DUBAN_DRAIN_MS", DUB_ENV_LONG, "3000", offsetof(struct dub_runtime_env, drain_ms),
+       0, 60000, false},
+      {"DUBAN_LOG_LEVEL", DUB_ENV_LEVEL, "info",
+       offsetof(struct dub_runtime_env, log_level), 0, 0, false},
+  };
+  memset(env, 0, sizeof *env);
+  enum dub_err rc = dub_env_load(table, sizeof table / sizeof table[0], env, why);
+  if(rc)
+    dub_runtime_env_release(env);
+  return rc;
+}
+
+void dub_runtime_env_release(struct dub_runtime_env *env)
+{
+  free(env->brokers);
+  free(env->redis_url);
+  free(env->config_dir);
+  free(env->schema_dir);
+  free(env->bind);
+  memset(env, 0, sizeof *env);
+}
+
+/* GET /readyz: Kafka answers a metadata request and Redis answers PING. Runs on an
+ * HTTP server thread. */
+static bool ready(void *ctx, char **reason)
+{
+  struct dub_runtime *rt = ctx;
+  if(dub_kafka_producer_ping(rt->producer, PING_TIMEOUT_MS)) {
+    *reason = dub_xstrdup("kafka is not reachable");
+    return false;
+  }
+  if(rt->consumer && dub_kafka_consumer_fatal(rt->consumer)) {
+    *reason = dub_xstrdup("kafka consumer hit a fatal error");
+    return false;
+  }
+  if(dub_cache_ping(rt->cache)) {
+    *reason = dub_xstrdup("redis is not reachable");
+    return false;
+  }
+  return true;
+}
+
+static enum dub_err build_auth(struct dub_runtime *rt, struct dub_auth **out, char **why)
+{
+  struct dub_config *config = dub_config_holder_get(rt->config);
+  char *inner = NULL;
+  enum dub_err rc = dub_auth_new(config->clients, out, &inner);
+  if(rc) {
+    *why = dub_xasprintf("clients.json: %s", inner);
+    free(inner);
+  }
+  dub_config_unref(config);
+  return rc;
+}
+
+enum dub_err dub_runtime_open(const struct dub_runtime_spec *spec,
+                              const struct dub_runtime_env *env, struct dub_runtime **out,
+                              char **why)
+{
+  enum dub_err rc;
+  struct dub_runtime *rt = dub_xcalloc(1, sizeof *rt);
+  *out = NULL;
+  *why = NULL;
+  rt->spec = spec;
+  rt->env = env;
+  dub_log_setup(spec->service, env->log_level);
+  rt->metrics = dub_metrics_new();
+  rt->group_id = dub_xasprintf("duban-%s", spec->service);
+
+  rc = dub_config_holder_new(env->config_dir, env->schema_dir, spec->config_parts,
+                             &rt->config, why);
+  if(rc)
+    goto out;
+  rc = build_auth(rt, &rt->auth, why);
+  if(rc)
+    goto out;
+  char client_id[64];
+  snprintf(client_id, sizeof client_id, "duban-%s", spec->service);
+  const struct dub_kafka_producer_conf pconf = {
+      .brokers = env->brokers,
+      .client_id = client_id,
+      .delivery_timeout_ms = DELIVERY_TIMEOUT_MS,
+  };
+  rc = dub_kafka_producer_new(&pconf, &rt->producer, why);
+  if(rc)
+    goto out;
+  rc = dub_cache_new(env->redis_url, 1000, 1000, &rt->cache, why);
+  if(rc)
+    goto out;
+out:
+  if(rc) {
+    dub_runtime_close(rt);
+    return rc;
+  }
+  *out = rt;
+  return DUB_OK;
+}
+
+static enum dub_err start(struct dub_runtime *rt, char **why)
+{
+  enum dub_err rc;
+  const struct dub_runtime_spec *spec = rt->spec;
+  const struct dub_http_opts hopts = {
+      .bind = rt->env->bind,
+      .port = (unsigned)rt->env->port,
+      .threads = (unsigned)rt->env->http_threads,
+      .routes = spec->routes,
+      .nroutes = spec->nroutes,
+      .ctx = rt,
+      .ready = ready,
+      .metrics = rt->metrics,
+      .auth = rt->auth,
+      .drain_ms = (unsigned)rt->env->drain_ms,
+  };
+  rc = dub_http_start(&hopts, &rt->http);
+  if(rc) {
+    *why = dub_xasprintf("cannot listen on %s:%ld", rt->env->bind, rt->env->port);
+    return rc;
+  }
+  if(spec->ntopics) {
+    const struct dub_kafka_consumer_conf cconf = {
+        .brokers = rt->env->brokers,
+        .group_id = rt->group_id,
+        .topics = spec->topics,
+        .topic_count = spec->ntopics,
+        .client_id = rt->group_id,
+        .handler = spec->handler,
+        .rebalance = spec->rebalance,
+        .ctx = spec->ctx,
+        .dlq_producer = rt->producer,
+    };
+    rc = dub_kafka_consumer_new(&cconf, &rt->consumer, why);
+    if(rc)
+      return rc;
+  }
+  return DUB_OK;
+}
+
+static void reload(struct dub_runtime *rt)
+{
+  char *why = NULL;
+  struct dub_auth *auth = NULL;
+  enum dub_err rc = dub_config_holder_reload(rt->config, &why);
+  if(!rc)
+    rc = build_auth(rt, &auth, &why);
+  if(rc) {
+    dub_log_error("configuration reload refused, keeping the running one: %s", why);
+    free(why);
+    return;
+  }
+  dub_http_set_auth(rt->http, auth);
+  dub_auth_unref(rt->auth);
+  rt->auth = auth;
+  dub_log_info("configuration reloaded from %s", rt->env->config_dir);
+}
+
+int dub_runtime_run(struct dub_runtime *rt)
+{
+  char *why = NULL;
+  if(start(rt, &why)) {
+    dub_log_fatal("cannot start: %s", why ? why : "unknown error");
+    free(why);
+    return 1;
+  }
+  dub_log_info("%s listening on %s:%ld", rt->spec->service, rt->env->bind, rt->env->port);
+  int code = 0;
+  while(!dub_signals_stop_requested()) {
+    if(rt->consumer) {
+      if(dub_kafka_consumer_poll(rt->consumer, POLL_MS, NULL)) {
+        dub_log_fatal("kafka consumer failed fatally; stopping");
+        code = 1;
+        break;
+      }
+    } else {
+      struct timespec ts = {0, POLL_MS * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    if(dub_kafka_producer_fatal(rt->producer)) {
+      dub_log_fatal("kafka producer failed fatally; stopping");
+      code = 1;
+      break;
+    }
+    if(dub_signals_take_reload())
+      reload(rt);
+  }
+  dub_log_info("%s stopping", rt->spec->service);
+  return code;
+}
+
+void dub_runtime_close(struct dub_runtime *rt)
+{
+  if(!rt)
+    return;
+  /* Order matters: no new requests, then no new messages, then everything written. */
+  dub_http_stop(rt->http);
+  if(rt->consumer) {
+    dub_kafka_consumer_close(rt->consumer);
+    dub_kafka_consumer_free(rt->consumer);
+  }
+  dub_kafka_producer_free(rt->producer);
+  dub_cache_free(rt->cache);
+  dub_auth_unref(rt->auth);
+  dub_config_holder_free(rt->config);
+  dub_metrics_free(rt->metrics);
+  free(rt->group_id);
+  free(rt);
+}
+
+void *dub_runtime_service(void *http_ctx)
+{
+  return ((struct dub_runtime *)http_ctx)->spec->ctx;
+}
+
+struct dub_kafka_producer *dub_runtime_producer(struct dub_runtime *rt)
+{
+  return rt->producer;
+}
+
+struct dub_cache *dub_runtime_cache(struct dub_runtime *rt)
+{
+  return rt->cache;
+}
+
+struct dub_metrics *dub_runtime_metrics(struct dub_runtime *rt)
+{
+  return rt->metrics;
+}
+
+const struct dub_runtime_env *dub_runtime_env(struct dub_runtime *rt)
+{
+  return rt->env;
+}
+
+struct dub_config *dub_runtime_config(struct dub_runtime *rt)
+{
+  return dub_config_holder_get(rt->config);
+}
+
+enum dub_err dub_runtime_cache_get_json(struct dub_runtime *rt, const char *key,
+                                        json_t **out)
+{
+  struct dub_cache_reply *reply = NULL;
+  char *why = NULL;
+  const char *argv[] = {"GET", key};
+  *out = NULL;
+  enum dub_err rc = dub_cache_command(rt->cache, &reply, 2, argv, NULL);
+  if(rc == DUB_OK && reply->type == DUB_CACHE_NIL)
+    rc = DUB_ERR_NOT_FOUND;
+  else if(rc == DUB_OK && reply->type == DUB_CACHE_STRING) {
+    if(dub_json_parse(reply->str, reply->len, out, &why)) {
+      dub_log_error("redis key %s holds no valid JSON: %s", key, why);
+      free(why);
+      rc = DUB_ERR_INTERNAL;
+    }
+  } else if(rc == DUB_OK)
+    rc = DUB_ERR_INTERNAL;
+  dub_cache_reply_free(reply);
+  return rc;
+}
+
+enum dub_err dub_runtime_cache_set_json(struct dub_runtime *rt, const char *key,
+                                        const json_t *doc)
+{
+  char *text = dub_json_dump(doc);
+  const char *argv[] = {"SET", key, text};
+  enum dub_err rc = dub_cache_command(rt->cache, NULL, 3, argv, NULL);
+  free(text);
+  return rc;
+}

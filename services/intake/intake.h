@@ -1,0 +1,47 @@
+/* intake.h - the intake service's context, shared by its files. */
+#ifndef INTAKE_INTAKE_H
+#define INTAKE_INTAKE_H
+
+#include "core/err.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct dub_runtime;
+struct dub_schema;
+struct dub_crypto_keyring;
+struct dub_http_route;
+
+/* Intake's own environment (the common one is the runtime's). */
+struct intake_conf {
+  char *pii_key; /* DUBAN_PII_KEY: "hex" or "kid=hex,..." (required) */
+  char *source;  /* DUBAN_INTAKE_SOURCE [/duban/intake]: source of events intake emits */
+};
+
+/* The schemas of one inbound event type. */
+struct intake_type {
+  const char *type;         /* "duban.problem.reported", "duban.case.accepted", ... */
+  struct dub_schema *data;  /* schemas/events/<type>.json */
+};
+
+#define INTAKE_NTYPES 10
+
+struct intake {
+  struct dub_runtime *rt;
+  struct intake_conf conf;
+  struct dub_crypto_keyring *keys;
+  struct dub_schema *envelope; /* schemas/cloudevent.json */
+  struct dub_schema *received; /* schemas/events/duban.case.received.json */
+  struct intake_type types[INTAKE_NTYPES];
+};
+
+/* config.c: reads intake's environment and opens its keys and schemas. */
+enum dub_err intake_open(struct intake *in, const char *schema_dir, char **why);
+void intake_close(struct intake *in);
+/* The schema for an inbound type, or NULL when intake does not take that type. */
+const struct intake_type *intake_type_find(const struct intake *in, const char *type);
+
+/* post_events.c: POST /v1/events. */
+extern const struct dub_http_route intake_route_post_events;
+
+#endif

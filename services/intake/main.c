@@ -1,0 +1,42 @@
+/* main.c - intake: authenticates publishers, validates their CloudEvents, gives each new
+ * problem a case id, seals the reporter's identity and publishes to duban.cases. */
+#include "intake.h"
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/signals.h"
+#include "runtime/runtime.h"
+
+#include <stdlib.h>
+
+int main(void)
+{
+  struct intake in = {0};
+  struct dub_runtime_env env = {0};
+  char *why = NULL;
+  int code = 1;
+  const struct dub_http_route routes[] = {intake_route_post_events};
+  const struct dub_runtime_spec spec = {
+      .service = "intake",
+      .default_port = 8081,
+      .config_parts = 0, /* clients.json only */
+      .routes = routes,
+      .nroutes = sizeof routes / sizeof routes[0],
+      .ctx = &in,
+  };
+
+  dub_signals_install();
+  dub_log_setup("intake", DUB_LOG_INFO);
+  if(dub_runtime_env_load(&spec, &env, &why) || intake_open(&in, env.schema_dir, &why) ||
+     dub_runtime_open(&spec, &env, &in.rt, &why)) {
+    dub_log_fatal("cannot start: %s", why ? why : "unknown error");
+    goto out;
+  }
+  code = dub_runtime_run(in.rt);
+out:
+  free(why);
+  dub_runtime_close(in.rt);
+  intake_close(&in);
+  dub_runtime_env_release(&env);
+  return code;
+}
