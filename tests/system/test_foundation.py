@@ -1,0 +1,226 @@
+"""One event through all four services over real Kafka and Redis, the error shape on
+bad requests, reporter protection at rest, and a clean stop on SIGTERM."""
+import json
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from conftest import HOTLINE, OPS, UNIT_OA, problem_event
+
+
+def assert_error(r, status, code):
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"}
+    err = body["error"]
+    assert err["code"] == code, err
+    assert isinstance(err["message"], str) and err["message"]
+    assert isinstance(err["details"], list)
+    return err
+
+
+@pytest.fixture(scope="module")
+def case(stack):
+    """Posts DESIGN.md's example once; returns its case id."""
+    r = stack.post_event(problem_event("sys-0001"))
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["status"] == "accepted"
+    assert body["id"] == "sys-0001"
+    assert body["case_id"].startswith("DB") and len(body["case_id"]) == 28
+    return body["case_id"]
+
+
+def test_health_and_readiness(stack):
+    for svc in ("intake", "assignment", "deadline", "notification"):
+        assert stack.get(svc, "/healthz", token=None).json() == {"status": "ok"}
+        assert stack.get(svc, "/readyz", token=None).status_code == 200
+
+
+def test_case_is_assigned_without_conflict(stack, case):
+    r = stack.wait_for("assignment", f"/v1/assignments/{case}")
+    assert r.status_code == 200, r.text
+    a = r.json()
+    # rules.json: R-STREETS sends problems about U-STREET-07 to the 5th inspection group.
+    assert a["unit"] == "U-IG-05"
+    assert a["rule"] == "R-STREETS"
+    # O-IG05-WANG declared a conflict with U-STREET-07: recused, never assigned.
+    assert a["officer"] in ("O-IG05-ZHENG", "O-IG05-FENG")
+    assert {"officer": "O-IG05-WANG", "reason": "conflict"} in a["recused"]
+    assert a["needs_manual"] is False
+
+
+def test_deadline_serves_due_at_on_the_working_day_calendar(stack, case):
+    r = stack.wait_for("deadline", f"/v1/cases/{case}",
+                       pred=lambda r: r.status_code == 200 and r.json()["assignee"])
+    assert r.status_code == 200, r.text
+    c = r.json()
+    # DESIGN.md's worked example: high, reported 2026-09-29T10:00+08:00.
+    assert c["accept_by"] == "2026-09-30T23:59:59+08:00"
+    assert c["due_at"] == "2026-10-12T23:59:59+08:00"
+    assert c["warn_at"] == "2026-10-09T00:00:00+08:00"
+    assert c["escalations"] == [{"level": 3, "at": "2026-10-19T23:59:59+08:00"},
+                                {"level": 4, "at": "2026-10-26T23:59:59+08:00"}]
+    assert c["calendar_provisional"] is False
+    assert c["state"] == "assigned"
+    assert c["unit"] == "U-IG-05"
+    types = [h["type"] for h in c["history"]]
+    assert types == ["duban.case.received", "duban.case.assigned"]
+
+
+def test_officer_gets_sms_and_email_in_the_outbox(stack, case):
+    r = stack.wait_for("notification", f"/v1/notifications?case_id={case}",
+                       pred=lambda r: r.status_code == 200 and
+                       len(r.json()["notifications"]) >= 3)
+    notes = r.json()["notifications"]
+    officer = stack.get("assignment", f"/v1/assignments/{case}").json()["officer"]
+    to_officer = {n["channel"]: n for n in notes if n["recipient_id"] == officer}
+    assert set(to_officer) == {"sms", "email"}
+    assert "****" in to_officer["sms"]["recipient"]  # masked in the answer
+
+    sms = [json.load(open(p, encoding="utf-8")) for p in stack.outbox_files()
+           if p.endswith(".json")]
+    officer_sms = [s for s in sms if s["case_id"] == case
+                   and s["template"] == "duban.case.assigned.sms"]
+    assert len(officer_sms) == 1
+    text = officer_sms[0]["text"]
+    assert text.startswith("【督办】") and case in text
+    assert "2026-09-30 23:59" in text and "2026-10-12 23:59" in text
+    # No allegation text or names in an SMS.
+    assert "推诿" not in text and "街道" not in text
+    assert officer_sms[0]["parts"] == (1 if officer_sms[0]["chars"] <= 70 else 2)
+
+    emails = [open(p, encoding="utf-8").read() for p in stack.outbox_files()
+              if p.endswith(".eml")]
+    mine = [e for e in emails if case in e]
+    assert len(mine) == 1
+    assert "Subject: =?UTF-8?B?" in mine[0] and "Date: " in mine[0]
+    assert "某街道便民服务窗口推诿扯皮" in mine[0]  # the email may carry the title
+
+
+def test_duplicate_event_answers_first_case(stack, case):
+    r = stack.post_event(problem_event("sys-0001"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": "sys-0001", "case_id": case, "status": "duplicate"}
+
+
+BAD_REQUESTS = [
+    # (name, kwargs for post_event, status, code)
+    ("no token", dict(token=None), 401, "unauthenticated"),
+    ("wrong token", dict(token="not-a-token"), 401, "unauthenticated"),
+    ("token without events:write", dict(token=OPS), 403, "forbidden"),
+    ("source of another client", dict(token=UNIT_OA), 403, "forbidden"),
+    ("text/plain", dict(content_type="text/plain"), 415, "unsupported_media_type"),
+]
+
+
+@pytest.mark.parametrize("name,kw,status,code", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_rejected_requests_have_the_error_shape(stack, name, kw, status, code):
+    assert_error(stack.post_event(problem_event(f"bad-{name}"), **kw), status, code)
+
+
+def test_401_names_the_scheme(stack):
+    r = stack.post_event(problem_event("bad-401"), token=None)
+    assert r.headers.get("WWW-Authenticate", "").startswith("Bearer")
+
+
+def test_body_over_one_mebibyte_is_413(stack):
+    body = b'{"pad":"' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert_error(stack.post_event(body), 413, "too_large")
+
+
+@pytest.mark.parametrize("body", [b'{"specversion":"1.0","id":', b'"\xff\xfe"',
+                                  b'{"id":"a","id":"b"}'],
+                         ids=["truncated", "invalid utf-8", "duplicate keys"])
+def test_malformed_json_is_400(stack, body):
+    assert_error(stack.post_event(body), 400, "malformed")
+
+
+def test_schema_violation_is_422_with_pointers(stack):
+    event = problem_event("bad-schema")
+    del event["data"]["title"]
+    event["data"]["severity"] = "apocalyptic"
+    err = assert_error(stack.post_event(event), 422, "schema_violation")
+    pointers = {d["pointer"] for d in err["details"]}
+    assert "/data/severity" in pointers
+    assert any(p in ("/data", "/data/title") for p in pointers)
+
+
+def test_unknown_path_and_method(stack):
+    assert_error(stack.get("intake", "/v1/nothing"), 404, "not_found")
+    r = requests.delete(stack.url("intake", "/v1/events"), timeout=5)
+    assert_error(r, 405, "method_not_allowed")
+    assert "POST" in r.headers["Allow"]
+
+
+def test_unknown_case_is_404(stack):
+    assert_error(stack.get("deadline", "/v1/cases/DB0000000000000000000000000X"), 404,
+                 "not_found")
+
+
+def test_services_still_work_after_bad_input(stack):
+    r = stack.post_event(problem_event("sys-after-bad", time="2026-11-27T09:00:00+08:00"))
+    assert r.status_code == 202, r.text
+    case = r.json()["case_id"]
+    r = stack.wait_for("deadline", f"/v1/cases/{case}")
+    assert r.status_code == 200
+    # Friday 27 Nov 2026 + 5 working days = Friday 4 Dec.
+    assert r.json()["due_at"] == "2026-12-04T23:59:59+08:00"
+    for svc in ("intake", "assignment", "deadline", "notification"):
+        assert stack.get(svc, "/readyz", token=None).status_code == 200
+    metrics = stack.get("intake", "/metrics", token=None).text
+    assert "duban_http_requests_total" in metrics
+    assert 'status="accepted"' in metrics
+
+
+def test_reporter_identity_never_at_rest_in_clear(stack, case):
+    """The reporter's name, phone and email appear nowhere in Kafka, Redis, the logs or
+    any other file of the stack, except the phone as the destination of the reporter's
+    own SMS in the outbox."""
+    stack.wait_for("notification", f"/v1/notifications?case_id={case}",
+                   pred=lambda r: len(r.json().get("notifications", [])) >= 3)
+    secrets_ = ["欧阳举报".encode(), b"+8613812345678", b"13812345678",
+                b"whistle.blower@example.cn"]
+    cases_topic = stack.topic("duban.cases")
+    assert case.encode() in cases_topic  # the dump is real
+    for s in secrets_:
+        assert s not in cases_topic
+    leaks = []
+    outbox = os.path.realpath(stack.outbox)
+    for base, _, files in os.walk(stack.var_dir):
+        for f in files:
+            path = os.path.join(base, f)
+            if os.path.realpath(path).startswith(outbox) or f == "dev-pii.key":
+                continue
+            try:
+                data = open(path, "rb").read()
+            except OSError:
+                continue
+            leaks += [(path, s) for s in secrets_ if s in data]
+    assert leaks == []
+    # The outbox holds the phone only as an SMS destination, never name or email.
+    for path in stack.outbox_files():
+        data = open(path, "rb").read()
+        assert "欧阳举报".encode() not in data and b"whistle.blower" not in data
+
+
+def test_sigterm_stops_a_service_within_10_seconds(stack):
+    """Runs last: stops notification with SIGTERM and times its exit."""
+    pid = stack.pid("notification")
+    start = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    while time.monotonic() - start < 15:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    elapsed = time.monotonic() - start
+    assert elapsed < 10, f"still running after {elapsed:.1f}s"
+    log = stack.log("notification")
+    assert '"msg":"notification stopping"' in log
+    assert '"level":"fatal"' not in log
