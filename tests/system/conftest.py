@@ -30,6 +30,7 @@ class Stack:
         self.var_dir = var_dir
         self.env = env
         self.outbox = env["DUBAN_OUTBOX_DIR"]
+        self.config_dir = env["DUBAN_CONFIG_DIR"]
 
     def url(self, service, path):
         return f"http://127.0.0.1:{PORTS[service]}{path}"
@@ -100,8 +101,12 @@ def problem_event(event_id, data=None, **envelope):
 @pytest.fixture(scope="session")
 def stack():
     var_dir = tempfile.mkdtemp(prefix="duban-system-")
+    # A copy of the demo configuration, so that tests may change it and send SIGHUP.
+    config_dir = os.path.join(var_dir, "config")
+    shutil.copytree(os.path.join(ROOT, "deploy", "config"), config_dir)
     env = dict(os.environ)
     env.update({
+        "DUBAN_CONFIG_DIR": config_dir,
         "DUBAN_VAR_DIR": var_dir,
         "DUBAN_KAFKA_PORT": str(PORTS["kafka"]),
         "DUBAN_KAFKA_CONTROLLER_PORT": str(PORTS["controller"]),
