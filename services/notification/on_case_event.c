@@ -56,6 +56,9 @@ static enum dub_err send_one(struct notification *n, const struct dub_config *co
     msg->text = body;
   } else {
     rc = notification_render(tpl, vars, &text, &why);
+    /* An editor's final newline is not part of an SMS: it would count as a character. */
+    for(size_t len = text ? strlen(text) : 0; len && (text[len - 1] == '\n' || text[len - 1] == '\r'); len--)
+      text[len - 1] = '\0';
     msg->text = text;
   }
   if(rc) {

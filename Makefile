@@ -1,0 +1,68 @@
+# Duban: build, test and run the local stack. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON := /usr/bin/python3
+BUILD := build
+BUILD_ASAN := build-asan
+STACK := deploy/local/stack.sh
+
+.PHONY: help deps build build-asan unit contract system test run up down bench \
+	configure configure-asan shellcheck
+
+help:
+	@echo 'make deps        install missing packages and the Kafka jars (deploy/local/setup.sh)'
+	@echo 'make build       configure once and build into $(BUILD)/'
+	@echo 'make build-asan  the same with ASan and UBSan into $(BUILD_ASAN)/'
+	@echo 'make unit        unit tests in both builds (ctest -L unit)'
+	@echo 'make contract    schema and configuration contract tests (tests/contract)'
+	@echo 'make system      system tests against a real local stack, normal and ASan builds'
+	@echo 'make test        deps, both builds, unit, contract and system tests'
+	@echo 'make run         build and run the local stack in the foreground; Ctrl-C stops it'
+	@echo 'make up / down   start the local stack in the background / stop it'
+	@echo 'make bench       build and run the HTTP benchmarks (tests/bench/http.sh)'
+
+deps:
+	deploy/local/setup.sh
+
+configure: deps
+	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja
+
+configure-asan: deps
+	@test -f $(BUILD_ASAN)/build.ninja || cmake -S . -B $(BUILD_ASAN) -G Ninja -DDUBAN_SANITIZE=ON
+
+build: configure
+	cmake --build $(BUILD)
+
+build-asan: configure-asan
+	cmake --build $(BUILD_ASAN)
+
+unit: build build-asan
+	ctest --test-dir $(BUILD) --output-on-failure -L unit
+	ctest --test-dir $(BUILD_ASAN) --output-on-failure -L unit
+
+contract: deps
+	$(PYTHON) -m pytest -q tests/contract
+
+# The system tests start their own Kafka, Redis and services, once with each build.
+system: build build-asan
+	DUBAN_BUILD_DIR=$(BUILD) $(PYTHON) -m pytest -q tests/system
+	DUBAN_BUILD_DIR=$(BUILD_ASAN) $(PYTHON) -m pytest -q tests/system
+
+test: deps build build-asan unit contract system
+
+run: build
+	$(STACK) run
+
+up: build
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+bench: build
+	tests/bench/http.sh $(BUILD)
+
+shellcheck:
+	shellcheck deploy/local/*.sh .ci/run
