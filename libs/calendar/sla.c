@@ -31,8 +31,8 @@ static enum dub_err period(const json_t *obj, const char *what,
 }
 
 enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
-                                    const char *severity, int64_t start_ms,
-                                    struct dub_sla_moments *out, char **why)
+                             const char *severity, int64_t start_ms,
+                             struct dub_sla_moments *out, char **why)
 {
   enum dub_err rc;
   struct dub_calendar_period accept, resolve, warn;
@@ -76,7 +76,8 @@ enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
       return rc;
     long long lv = json_integer_value(json_object_get(level, "level"));
     out->escalate[out->n_levels].level = (int)lv;
-    out->escalate[out->n_levels].at = dub_calendar_after_due(cal, out->due_at, after.n, &p);
+    out->escalate[out->n_levels].at =
+        dub_calendar_after_due(cal, out->due_at, after.n, &p);
     prov |= p;
     out->n_levels++;
   }

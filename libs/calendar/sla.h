@@ -34,7 +34,7 @@ int64_t dub_sla_clock_start(int64_t reported_ms, int64_t received_ms);
  * the validated sla.json document 'sla' (borrowed). DUB_ERR_CONFIG with *why (new
  * string) when sla.json lacks the severity or a period is unusable. */
 enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
-                                    const char *severity, int64_t start_ms,
-                                    struct dub_sla_moments *out, char **why);
+                             const char *severity, int64_t start_ms,
+                             struct dub_sla_moments *out, char **why);
 
 #endif

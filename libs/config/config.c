@@ -204,8 +204,9 @@ void dub_config_unref(struct dub_config *config)
   free(s);
 }
 
-enum dub_err dub_config_holder_new(const char *dir, const char *schema_dir, unsigned parts,
-                                   struct dub_config_holder **out, char **why)
+enum dub_err dub_config_holder_new(const char *dir, const char *schema_dir,
+                                   unsigned parts, struct dub_config_holder **out,
+                                   char **why)
 {
   struct dub_config *first = NULL;
   enum dub_err rc = dub_config_load(dir, schema_dir, parts, &first, why);
@@ -233,8 +234,8 @@ struct dub_config *dub_config_holder_get(struct dub_config_holder *holder)
 enum dub_err dub_config_holder_reload(struct dub_config_holder *holder, char **why)
 {
   struct dub_config *next = NULL;
-  enum dub_err rc = dub_config_load(holder->dir, holder->schema_dir, holder->parts, &next,
-                                    why);
+  enum dub_err rc =
+      dub_config_load(holder->dir, holder->schema_dir, holder->parts, &next, why);
   if(rc)
     return rc;
   pthread_mutex_lock(&holder->lock);

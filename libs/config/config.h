@@ -46,8 +46,9 @@ void dub_config_unref(struct dub_config *config);
 struct dub_config_holder;
 
 /* Loads the first snapshot; fails as dub_config_load does. Strings are copied. */
-enum dub_err dub_config_holder_new(const char *dir, const char *schema_dir, unsigned parts,
-                                   struct dub_config_holder **out, char **why);
+enum dub_err dub_config_holder_new(const char *dir, const char *schema_dir,
+                                   unsigned parts, struct dub_config_holder **out,
+                                   char **why);
 /* The current snapshot with a new reference: release with dub_config_unref. */
 struct dub_config *dub_config_holder_get(struct dub_config_holder *holder);
 /* Loads the files again. When they are valid the new snapshot replaces the old one;

@@ -10,9 +10,9 @@ static void die_oom(size_t size)
 {
   /* The logger allocates, so report with a fixed buffer straight to stderr. */
   char line[128];
-  int n = snprintf(line, sizeof line,
-                   "{\"level\":\"fatal\",\"msg\":\"out of memory allocating %zu bytes\"}\n",
-                   size);
+  int n = snprintf(
+      line, sizeof line,
+      "{\"level\":\"fatal\",\"msg\":\"out of memory allocating %zu bytes\"}\n", size);
   if(n > 0)
     fwrite(line, 1, (size_t)n, stderr);
   abort();

@@ -21,7 +21,10 @@ struct dub_buf {
   size_t len;
   size_t cap;
 };
-#define DUB_BUF_INIT {NULL, 0, 0}
+#define DUB_BUF_INIT                                                                     \
+  {                                                                                      \
+    NULL, 0, 0                                                                           \
+  }
 void dub_buf_append(struct dub_buf *buf, const void *data, size_t len);
 void dub_buf_appendf(struct dub_buf *buf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

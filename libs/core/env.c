@@ -81,8 +81,8 @@ enum dub_err dub_env_load(const struct dub_env_spec *specs, size_t n, void *conf
       long lo = s->kind == DUB_ENV_PORT ? 1 : s->min;
       long hi = s->kind == DUB_ENV_PORT ? 65535 : s->max;
       if(!dub_parse_long(v, lo, hi, &num)) {
-        *why = dub_xasprintf("%s: '%s' is not an integer in [%ld, %ld]", s->name, v, lo,
-                             hi);
+        *why =
+            dub_xasprintf("%s: '%s' is not an integer in [%ld, %ld]", s->name, v, lo, hi);
         return DUB_ERR_CONFIG;
       }
       *(long *)field = num;

@@ -4,7 +4,13 @@
 
 #include <stdbool.h>
 
-enum dub_log_level { DUB_LOG_DEBUG, DUB_LOG_INFO, DUB_LOG_WARN, DUB_LOG_ERROR, DUB_LOG_FATAL };
+enum dub_log_level {
+  DUB_LOG_DEBUG,
+  DUB_LOG_INFO,
+  DUB_LOG_WARN,
+  DUB_LOG_ERROR,
+  DUB_LOG_FATAL
+};
 
 /* Sets the service name and the lowest level written. Call once, before any thread
  * starts; the settings are read-only afterwards. 'service' is copied. */

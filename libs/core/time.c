@@ -132,8 +132,8 @@ enum dub_err dub_time_parse(const char *s, int64_t *ms, int *offset_min)
   if(*p != 'T' && *p != 't')
     return DUB_ERR_MALFORMED;
   p++;
-  if(!digits(&p, 2, &hh) || !expect(&p, ':') || !digits(&p, 2, &mm) ||
-     !expect(&p, ':') || !digits(&p, 2, &ss))
+  if(!digits(&p, 2, &hh) || !expect(&p, ':') || !digits(&p, 2, &mm) || !expect(&p, ':') ||
+     !digits(&p, 2, &ss))
     return DUB_ERR_MALFORMED;
   if(*p == '.') {
     p++;
@@ -161,11 +161,11 @@ enum dub_err dub_time_parse(const char *s, int64_t *ms, int *offset_min)
   }
   if(*p)
     return DUB_ERR_MALFORMED;
-  if(d.day < 1 || d.day > dub_date_days_in_month(d.year, d.month) || hh > 23 ||
-     mm > 59 || ss > 60)
+  if(d.day < 1 || d.day > dub_date_days_in_month(d.year, d.month) || hh > 23 || mm > 59 ||
+     ss > 60)
     return DUB_ERR_MALFORMED;
-  int64_t secs = dub_date_to_days(d) * 86400 + hh * 3600 + mm * 60 + ss -
-                 (int64_t)off * 60;
+  int64_t secs =
+      dub_date_to_days(d) * 86400 + hh * 3600 + mm * 60 + ss - (int64_t)off * 60;
   if(ss == 60) {
     /* A leap second exists only as 23:59:60 UTC; it counts as the next second. */
     int64_t in_day;

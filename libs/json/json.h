@@ -29,7 +29,8 @@ const char *dub_json_str(const json_t *obj, const char *key);
 bool dub_json_int(const json_t *obj, const char *key, long long *out);
 /* The boolean member 'key'; 'def' when absent or not a boolean. */
 bool dub_json_bool(const json_t *obj, const char *key, bool def);
-/* Whether 'arr' (a JSON array of strings) contains 's'. False when arr is not an array. */
+/* Whether 'arr' (a JSON array of strings) contains 's'. False when arr is not an array.
+ */
 bool dub_json_array_has_str(const json_t *arr, const char *s);
 
 /* Follows an RFC 6901 JSON pointer ("" is the root, "/a/0/b~1c"). Borrowed result, or

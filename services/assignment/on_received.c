@@ -23,13 +23,15 @@ char *assignment_key(const char *case_id)
 
 static void count(struct assignment *a, const struct assignment_result *r)
 {
-  const char *outcome = r->needs_manual ? "needs_manual" : r->fallback ? "fallback" : "assigned";
+  const char *outcome = r->needs_manual ? "needs_manual"
+                        : r->fallback   ? "fallback"
+                                        : "assigned";
   char *labels = dub_xasprintf("rule=\"%s\",unit=\"%s\",outcome=\"%s\"",
-                               r->rule_id ? r->rule_id : "fallback", r->unit ? r->unit : "",
-                               outcome);
+                               r->rule_id ? r->rule_id : "fallback",
+                               r->unit ? r->unit : "", outcome);
   struct dub_metrics *m = dub_runtime_metrics(a->rt);
-  dub_metrics_counter_add(m, "duban_assignment_total", "Assignments by rule, unit and outcome.",
-                          labels, 1);
+  dub_metrics_counter_add(m, "duban_assignment_total",
+                          "Assignments by rule, unit and outcome.", labels, 1);
   dub_metrics_counter_add(m, "duban_assignment_recusals_total",
                           "Officers recused from a case.", NULL,
                           (double)json_array_size(r->recused));
@@ -44,9 +46,10 @@ static json_t *assigned_data(const char *case_id, const struct assignment_result
   dub_time_format(dub_time_now_ms(), DUB_SHANGHAI_OFFSET_MIN, now);
   json_t *data = json_pack("{s:s, s:s, s:s, s:O, s:b, s:i, s:s, s:s}", "case_id", case_id,
                            "unit", r->unit, "rule", r->rule_id ? r->rule_id : "fallback",
-                           "recused", r->recused, "needs_manual", r->needs_manual, "attempt",
-                           1, "cause", "received", "assigned_at", now);
-  json_object_set_new(data, "officer", r->officer ? json_string(r->officer) : json_null());
+                           "recused", r->recused, "needs_manual", r->needs_manual,
+                           "attempt", 1, "cause", "received", "assigned_at", now);
+  json_object_set_new(data, "officer",
+                      r->officer ? json_string(r->officer) : json_null());
   if(strategy)
     json_object_set_new(data, "strategy", json_string(strategy));
   return data;
@@ -95,8 +98,8 @@ enum dub_err assignment_on_case_event(void *ctx, const struct dub_kafka_msg *msg
   json_t *adata = assigned_data(case_id, &r, rule_strategy(config->rules, r.rule_id));
   /* The same input always yields the same event id, so a redelivery is recognisable. */
   id = dub_xasprintf("%s.assigned.1", case_id);
-  out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id", id,
-                  "source", SOURCE, "type", "duban.case.assigned", "subject", case_id,
+  out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id",
+                  id, "source", SOURCE, "type", "duban.case.assigned", "subject", case_id,
                   "time", dub_json_str(adata, "assigned_at"), "datacontenttype",
                   "application/json", "data", adata);
   json_t *trace = json_object_get(event, "traceparent");

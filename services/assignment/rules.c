@@ -37,7 +37,8 @@ bool assignment_rule_matches(const json_t *rule, const json_t *problem)
   return list_fits(json_object_get(m, "kind"), dub_json_str(problem, "kind")) &&
          list_fits(json_object_get(m, "category"), dub_json_str(problem, "category")) &&
          list_fits(json_object_get(m, "severity"), dub_json_str(problem, "severity")) &&
-         prefix_fits(json_object_get(m, "region_prefix"), dub_json_str(problem, "region")) &&
+         prefix_fits(json_object_get(m, "region_prefix"),
+                     dub_json_str(problem, "region")) &&
          list_fits(json_object_get(m, "subject_unit"), subject);
 }
 
@@ -46,7 +47,8 @@ const char *assignment_conflict(const json_t *officer, const char *subject_unit)
   const char *unit = dub_json_str(officer, "unit");
   if(unit && subject_unit && strcmp(unit, subject_unit) == 0)
     return "subject_unit";
-  if(subject_unit && dub_json_array_has_str(json_object_get(officer, "conflicts"), subject_unit))
+  if(subject_unit &&
+     dub_json_array_has_str(json_object_get(officer, "conflicts"), subject_unit))
     return "conflict";
   return NULL;
 }
@@ -99,8 +101,8 @@ static const char *pick(const json_t *directory, const char *unit, const char *s
   return NULL;
 }
 
-void assignment_choose(const json_t *rules, const json_t *directory, const json_t *problem,
-                       struct assignment_result *out)
+void assignment_choose(const json_t *rules, const json_t *directory,
+                       const json_t *problem, struct assignment_result *out)
 {
   const char *subject = dub_json_str(json_object_get(problem, "subject"), "unit_id");
   size_t i;

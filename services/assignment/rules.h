@@ -7,7 +7,8 @@
 
 /* The outcome of one assignment. Strings are borrowed from the rules and directory
  * documents passed in and live as long as they do; 'recused' is a new JSON array
- * [{"officer", "reason"}] owned by the struct (release with assignment_result_release). */
+ * [{"officer", "reason"}] owned by the struct (release with assignment_result_release).
+ */
 struct assignment_result {
   const char *unit;
   const char *rule_id; /* NULL when the fallback unit was used */
@@ -31,8 +32,8 @@ const char *assignment_conflict(const json_t *officer, const char *subject_unit)
  * the unit; no match, or a unit that is itself the subject unit, gives fallback_unit.
  * Within the unit the first eligible handler (active, role handler) is chosen, a head
  * as a last resort. */
-void assignment_choose(const json_t *rules, const json_t *directory, const json_t *problem,
-                       struct assignment_result *out);
+void assignment_choose(const json_t *rules, const json_t *directory,
+                       const json_t *problem, struct assignment_result *out);
 
 void assignment_result_release(struct assignment_result *result);
 

@@ -16,8 +16,8 @@ static json_t *instant(int64_t ms)
 
 json_t *deadline_casedoc_new(const json_t *received, const struct dub_sla_moments *m)
 {
-  static const char *const copied[] = {"case_id", "kind", "category", "severity", "title",
-                                       "region", "received_at", "clock_start"};
+  static const char *const copied[] = {"case_id", "kind",   "category",    "severity",
+                                       "title",   "region", "received_at", "clock_start"};
   json_t *doc = json_object();
   for(size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
     json_t *v = json_object_get(received, copied[i]);
@@ -34,8 +34,8 @@ json_t *deadline_casedoc_new(const json_t *received, const struct dub_sla_moment
   json_object_set_new(doc, "warn_at", instant(m->warn_at));
   json_t *levels = json_array();
   for(int i = 0; i < m->n_levels; i++)
-    json_array_append_new(levels, json_pack("{s:i, s:o}", "level", m->escalate[i].level, "at",
-                                            instant(m->escalate[i].at)));
+    json_array_append_new(levels, json_pack("{s:i, s:o}", "level", m->escalate[i].level,
+                                            "at", instant(m->escalate[i].at)));
   json_object_set_new(doc, "escalations", levels);
   json_object_set_new(doc, "escalation_level", json_integer(0));
   json_object_set_new(doc, "calendar_provisional", json_boolean(m->provisional));
@@ -68,10 +68,9 @@ void deadline_casedoc_apply(json_t *doc, const json_t *event)
     if(strcmp(dub_json_str(doc, "state"), "received") == 0)
       json_object_set_new(doc, "state", json_string("assigned"));
   }
-  json_array_append_new(json_object_get(doc, "history"),
-                        json_pack("{s:O?, s:O?, s:O?, s:O?}", "type",
-                                  json_object_get(event, "type"), "id",
-                                  json_object_get(event, "id"), "source",
-                                  json_object_get(event, "source"), "time",
-                                  json_object_get(event, "time")));
+  json_array_append_new(
+      json_object_get(doc, "history"),
+      json_pack("{s:O?, s:O?, s:O?, s:O?}", "type", json_object_get(event, "type"), "id",
+                json_object_get(event, "id"), "source", json_object_get(event, "source"),
+                "time", json_object_get(event, "time")));
 }

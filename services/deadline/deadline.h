@@ -16,7 +16,8 @@ struct deadline {
 char *deadline_case_key(const char *case_id);
 
 /* on_case_event.c: keeps each case's document from the events on duban.cases. */
-enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg, char **why);
+enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
+                                    char **why);
 
 /* get_case.c: GET /v1/cases/{case_id}. */
 extern const struct dub_http_route deadline_route_get_case;

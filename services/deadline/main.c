@@ -30,7 +30,8 @@ int main(void)
 
   dub_signals_install();
   dub_log_setup("deadline", DUB_LOG_INFO);
-  if(dub_runtime_env_load(&spec, &env, &why) || dub_runtime_open(&spec, &env, &d.rt, &why)) {
+  if(dub_runtime_env_load(&spec, &env, &why) ||
+     dub_runtime_open(&spec, &env, &d.rt, &why)) {
     dub_log_fatal("cannot start: %s", why ? why : "unknown error");
     goto out;
   }

@@ -29,9 +29,9 @@ static enum dub_err start_case(struct deadline *d, const json_t *data, json_t **
     return DUB_ERR_SCHEMA;
   }
   struct dub_config *config = dub_runtime_config(d->rt);
-  enum dub_err rc = dub_sla_compute(config->sla, config->calendar,
-                                    dub_json_str(data, "severity"),
-                                    dub_sla_clock_start(start_ms, received_ms), &m, why);
+  enum dub_err rc =
+      dub_sla_compute(config->sla, config->calendar, dub_json_str(data, "severity"),
+                      dub_sla_clock_start(start_ms, received_ms), &m, why);
   dub_config_unref(config);
   if(rc)
     return rc;
@@ -39,7 +39,8 @@ static enum dub_err start_case(struct deadline *d, const json_t *data, json_t **
   return DUB_OK;
 }
 
-enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg, char **why)
+enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
+                                    char **why)
 {
   struct deadline *d = ctx;
   json_t *event = NULL, *doc = NULL;

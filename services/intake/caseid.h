@@ -1,4 +1,5 @@
-/* caseid.h - case ids sortable by time and unique across replicas without coordination. */
+/* caseid.h - case ids sortable by time and unique across replicas without coordination.
+ */
 #ifndef INTAKE_CASEID_H
 #define INTAKE_CASEID_H
 

@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const struct dub_env_spec env_table[] = {
-    {"DUBAN_PII_KEY", DUB_ENV_STR, NULL, offsetof(struct intake_conf, pii_key), 0, 0, true},
+    {"DUBAN_PII_KEY", DUB_ENV_STR, NULL, offsetof(struct intake_conf, pii_key), 0, 0,
+     true},
     {"DUBAN_INTAKE_SOURCE", DUB_ENV_STR, "/duban/intake",
      offsetof(struct intake_conf, source), 0, 0, false},
 };
@@ -19,11 +20,16 @@ static const struct dub_env_spec env_table[] = {
 
 /* Every inbound type of DESIGN.md ("Events"). */
 static const char *const inbound_types[INTAKE_NTYPES] = {
-    "duban.problem.reported",     "duban.case.accepted",
-    "duban.case.progressed",      "duban.case.extension_requested",
-    "duban.case.extension_decided", "duban.case.rectified",
-    "duban.case.verified",        "duban.case.returned",
-    "duban.case.closed",          "duban.case.cancelled",
+    "duban.problem.reported",
+    "duban.case.accepted",
+    "duban.case.progressed",
+    "duban.case.extension_requested",
+    "duban.case.extension_decided",
+    "duban.case.rectified",
+    "duban.case.verified",
+    "duban.case.returned",
+    "duban.case.closed",
+    "duban.case.cancelled",
 };
 
 static enum dub_err load_schema(const char *schema_dir, const char *name,

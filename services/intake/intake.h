@@ -20,8 +20,8 @@ struct intake_conf {
 
 /* The schemas of one inbound event type. */
 struct intake_type {
-  const char *type;         /* "duban.problem.reported", "duban.case.accepted", ... */
-  struct dub_schema *data;  /* schemas/events/<type>.json */
+  const char *type;        /* "duban.problem.reported", "duban.case.accepted", ... */
+  struct dub_schema *data; /* schemas/events/<type>.json */
 };
 
 #define INTAKE_NTYPES 10

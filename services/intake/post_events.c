@@ -84,7 +84,8 @@ static void prefix_pointers(json_t *errors, const char *prefix)
   json_t *e;
   json_array_foreach(errors, i, e)
   {
-    char *p = dub_xasprintf("%s%s", prefix, dub_json_str(e, "pointer") ? dub_json_str(e, "pointer") : "");
+    char *p = dub_xasprintf("%s%s", prefix,
+                            dub_json_str(e, "pointer") ? dub_json_str(e, "pointer") : "");
     json_object_set_new(e, "pointer", json_string(p));
     free(p);
   }
@@ -120,7 +121,8 @@ static enum dub_err seal_reporter(struct intake *in, json_t *data, const char *c
   return rc;
 }
 
-/* Builds duban.case.received for a new problem. Returns a new event, or NULL with *err. */
+/* Builds duban.case.received for a new problem. Returns a new event, or NULL with *err.
+ */
 static json_t *received_event(struct intake *in, json_t *inbound, const char *case_id,
                               enum dub_err *err)
 {
@@ -129,7 +131,8 @@ static json_t *received_event(struct intake *in, json_t *inbound, const char *ca
   const char *time = dub_json_str(inbound, "time");
   if(time && dub_time_parse(time, &reported_ms, NULL))
     reported_ms = -1;
-  int64_t clock_ms = reported_ms < 0 || reported_ms > received_ms ? received_ms : reported_ms;
+  int64_t clock_ms =
+      reported_ms < 0 || reported_ms > received_ms ? received_ms : reported_ms;
   dub_time_format(received_ms, DUB_SHANGHAI_OFFSET_MIN, now);
   dub_time_format(clock_ms, DUB_SHANGHAI_OFFSET_MIN, start);
 
@@ -142,14 +145,15 @@ static json_t *received_event(struct intake *in, json_t *inbound, const char *ca
   json_object_set_new(data, "case_id", json_string(case_id));
   json_object_set_new(data, "received_at", json_string(now));
   json_object_set_new(data, "clock_start", json_string(start));
-  json_object_set_new(data, "origin", json_pack("{s:O, s:O}", "source",
-                                                json_object_get(inbound, "source"), "id",
-                                                json_object_get(inbound, "id")));
+  json_object_set_new(data, "origin",
+                      json_pack("{s:O, s:O}", "source",
+                                json_object_get(inbound, "source"), "id",
+                                json_object_get(inbound, "id")));
   json_t *errors = NULL;
   if(dub_schema_validate(in->received, data, &errors)) {
     char *text = dub_json_dump(errors);
-    dub_log_at(DUB_LOG_ERROR, case_id, NULL, "received event does not match its schema: %s",
-               text);
+    dub_log_at(DUB_LOG_ERROR, case_id, NULL,
+               "received event does not match its schema: %s", text);
     free(text);
     json_decref(errors);
     json_decref(data);
@@ -157,8 +161,8 @@ static json_t *received_event(struct intake *in, json_t *inbound, const char *ca
     return NULL;
   }
   char *id = dub_xasprintf("%s.received", case_id);
-  json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0",
-                            "id", id, "source", in->conf.source, "type",
+  json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion",
+                            "1.0", "id", id, "source", in->conf.source, "type",
                             "duban.case.received", "subject", case_id, "time", now,
                             "datacontenttype", "application/json", "data", data);
   free(id);
@@ -187,7 +191,8 @@ static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t
   /* Kafka holds the event now: the answer is 202 whatever Redis says. */
   const char *set_dedup[] = {"SET", f->dedup_key, f->case_id, "EX", DEDUP_TTL};
   if(dub_cache_command(cache, NULL, 5, set_dedup, NULL))
-    dub_log_at(DUB_LOG_WARN, f->case_id, NULL, "could not record event for deduplication");
+    dub_log_at(DUB_LOG_WARN, f->case_id, NULL,
+               "could not record event for deduplication");
   if(f->case_key) {
     const char *set_case[] = {"SET", f->case_key, "1"};
     if(dub_cache_command(cache, NULL, 3, set_case, NULL))
@@ -234,7 +239,8 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   }
   rc = dub_schema_validate(in->envelope, event, &errors);
   if(rc) {
-    dub_http_reply_error(reply, rc, "the event envelope does not match the schema", errors);
+    dub_http_reply_error(reply, rc, "the event envelope does not match the schema",
+                         errors);
     errors = NULL;
     goto out;
   }
@@ -242,7 +248,8 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   const char *source = dub_json_str(event, "source");
   const char *id = dub_json_str(event, "id");
   if(!dub_auth_client_may_use_source(dub_http_request_client(req), source)) {
-    why = dub_xasprintf("client '%s' may not publish events of source '%s'", client, source);
+    why = dub_xasprintf("client '%s' may not publish events of source '%s'", client,
+                        source);
     rc = DUB_ERR_FORBIDDEN;
     dub_http_reply_error(reply, rc, why, NULL);
     goto out;
@@ -254,7 +261,10 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
                          one_detail("/type", "is not an inbound event type of duban"));
     goto out;
   }
-  rc = dub_schema_validate(t->data, json_object_get(event, "data") ? json_object_get(event, "data") : json_null(), &errors);
+  rc = dub_schema_validate(t->data,
+                           json_object_get(event, "data") ? json_object_get(event, "data")
+                                                          : json_null(),
+                           &errors);
   if(rc) {
     prefix_pointers(errors, "/data");
     dub_http_reply_error(reply, rc, "the event data does not match the schema", errors);
@@ -270,8 +280,9 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   }
   if(known) {
     count(in, client, type, "duplicate");
-    dub_http_reply_json(reply, 200, json_pack("{s:s, s:s, s:s}", "id", id, "case_id", known,
-                                              "status", "duplicate"));
+    dub_http_reply_json(
+        reply, 200,
+        json_pack("{s:s, s:s, s:s}", "id", id, "case_id", known, "status", "duplicate"));
     goto out;
   }
 
@@ -307,7 +318,8 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   }
   f->case_id = dub_xstrdup(case_id);
   f->pending = dub_http_reply_defer(reply);
-  rc = dub_ce_produce(dub_runtime_producer(in->rt), CASES_TOPIC, case_id, out, delivered, f);
+  rc = dub_ce_produce(dub_runtime_producer(in->rt), CASES_TOPIC, case_id, out, delivered,
+                      f);
   if(rc) {
     dub_http_pending_error(f->pending, rc == DUB_ERR_MALFORMED ? DUB_ERR_INTERNAL : rc,
                            "the event could not be queued for kafka; retry", NULL);
@@ -326,7 +338,8 @@ out:
   return DUB_OK;
 }
 
-static const char *const media[] = {"application/cloudevents+json", "application/json", NULL};
+static const char *const media[] = {"application/cloudevents+json", "application/json",
+                                    NULL};
 
 const struct dub_http_route intake_route_post_events = {
     .method = "POST",

@@ -12,12 +12,12 @@
 static const struct dub_env_spec env_table[] = {
     {"DUBAN_OUTBOX_DIR", DUB_ENV_STR, "var/outbox",
      offsetof(struct notification_conf, outbox_dir), 0, 0, false},
-    {"DUBAN_PII_KEY", DUB_ENV_STR, NULL, offsetof(struct notification_conf, pii_key), 0, 0,
-     true},
-    {"DUBAN_SMS_URL", DUB_ENV_STR, NULL, offsetof(struct notification_conf, sms_url), 0, 0,
-     false},
-    {"DUBAN_SMTP_URL", DUB_ENV_STR, NULL, offsetof(struct notification_conf, smtp_url), 0, 0,
-     false},
+    {"DUBAN_PII_KEY", DUB_ENV_STR, NULL, offsetof(struct notification_conf, pii_key), 0,
+     0, true},
+    {"DUBAN_SMS_URL", DUB_ENV_STR, NULL, offsetof(struct notification_conf, sms_url), 0,
+     0, false},
+    {"DUBAN_SMTP_URL", DUB_ENV_STR, NULL, offsetof(struct notification_conf, smtp_url), 0,
+     0, false},
     {"DUBAN_SMTP_FROM", DUB_ENV_STR, "duban@localhost",
      offsetof(struct notification_conf, smtp_from), 0, 0, false},
 };
@@ -30,7 +30,8 @@ enum dub_err notification_open(struct notification *n, char **why)
     return rc;
   if(n->conf.sms_url || n->conf.smtp_url)
     dub_log_warn("DUBAN_SMS_URL/DUBAN_SMTP_URL are set, but this version delivers to the "
-                 "outbox %s only", n->conf.outbox_dir);
+                 "outbox %s only",
+                 n->conf.outbox_dir);
   rc = dub_crypto_keyring_new(&n->keys);
   if(rc) {
     *why = dub_xstrdup("openssl lacks SM4-CTR or HMAC-SM3");

@@ -36,8 +36,8 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
     free(why);
   }
   dub_cache_reply_free(r);
-  dub_http_reply_json(reply, 200, json_pack("{s:s, s:o}", "case_id", case_id,
-                                            "notifications", items));
+  dub_http_reply_json(
+      reply, 200, json_pack("{s:s, s:o}", "case_id", case_id, "notifications", items));
   return DUB_OK;
 }
 

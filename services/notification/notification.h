@@ -15,10 +15,10 @@ struct dub_crypto_keyring;
 /* Notification's own environment (the common one is the runtime's). */
 struct notification_conf {
   char *outbox_dir; /* DUBAN_OUTBOX_DIR [var/outbox] */
-  char *pii_key;    /* DUBAN_PII_KEY (required: only this service opens reporter blocks) */
-  char *sms_url;    /* DUBAN_SMS_URL: Kannel sendsms URL; unset = outbox */
-  char *smtp_url;   /* DUBAN_SMTP_URL: smtp://host:port; unset = outbox */
-  char *smtp_from;  /* DUBAN_SMTP_FROM [duban@localhost] */
+  char *pii_key;   /* DUBAN_PII_KEY (required: only this service opens reporter blocks) */
+  char *sms_url;   /* DUBAN_SMS_URL: Kannel sendsms URL; unset = outbox */
+  char *smtp_url;  /* DUBAN_SMTP_URL: smtp://host:port; unset = outbox */
+  char *smtp_from; /* DUBAN_SMTP_FROM [duban@localhost] */
 };
 
 struct notification {
@@ -50,8 +50,8 @@ enum dub_err notification_outbox_write(struct notification *n,
                                        const struct notification_msg *msg, bool *written);
 
 /* record.c: the delivery record for GET /v1/notifications, recipient masked. */
-enum dub_err notification_record(struct notification *n, const struct notification_msg *msg,
-                                 const char *status);
+enum dub_err notification_record(struct notification *n,
+                                 const struct notification_msg *msg, const char *status);
 char *notification_records_key(const char *case_id);
 
 /* on_case_event.c */

@@ -57,7 +57,8 @@ static enum dub_err send_one(struct notification *n, const struct dub_config *co
   } else {
     rc = notification_render(tpl, vars, &text, &why);
     /* An editor's final newline is not part of an SMS: it would count as a character. */
-    for(size_t len = text ? strlen(text) : 0; len && (text[len - 1] == '\n' || text[len - 1] == '\r'); len--)
+    for(size_t len = text ? strlen(text) : 0;
+        len && (text[len - 1] == '\n' || text[len - 1] == '\r'); len--)
       text[len - 1] = '\0';
     msg->text = text;
   }
@@ -99,7 +100,8 @@ static json_t *find_by_id(const json_t *arr, const char *id)
 }
 
 /* The reporter's phone, opened from the sealed block; NULL when anonymous. */
-static char *reporter_phone(struct notification *n, const json_t *data, const char *case_id)
+static char *reporter_phone(struct notification *n, const json_t *data,
+                            const char *case_id)
 {
   const char *sealed = dub_json_str(data, "reporter_sealed");
   char *plain = NULL, *phone = NULL, *why = NULL;
@@ -123,12 +125,12 @@ static enum dub_err on_received(struct notification *n, const json_t *event,
                                 const json_t *data, const char *case_id)
 {
   /* What later messages need, without the reporter. */
-  json_t *info = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "title",
-                           json_object_get(data, "title"), "severity",
-                           json_object_get(data, "severity"), "clock_start",
-                           json_object_get(data, "clock_start"), "received_at",
-                           json_object_get(data, "received_at"), "subject_unit",
-                           json_object_get(json_object_get(data, "subject"), "unit_id"));
+  json_t *info =
+      json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "title", json_object_get(data, "title"),
+                "severity", json_object_get(data, "severity"), "clock_start",
+                json_object_get(data, "clock_start"), "received_at",
+                json_object_get(data, "received_at"), "subject_unit",
+                json_object_get(json_object_get(data, "subject"), "unit_id"));
   char *key = case_key(case_id);
   enum dub_err rc = dub_runtime_cache_set_json(n->rt, key, info);
   free(key);
@@ -179,8 +181,8 @@ static enum dub_err on_assigned(struct notification *n, const json_t *event,
     goto out;
   }
   config = dub_runtime_config(n->rt);
-  const json_t *officer = find_by_id(json_object_get(config->directory, "officers"),
-                                     officer_id);
+  const json_t *officer =
+      find_by_id(json_object_get(config->directory, "officers"), officer_id);
   if(!officer) {
     *why = dub_xasprintf("officer '%s' is not in directory.json", officer_id);
     rc = DUB_ERR_NOT_FOUND;
@@ -189,10 +191,12 @@ static enum dub_err on_assigned(struct notification *n, const json_t *event,
   /* Recusal holds here too: an officer with a conflict is never told about the case. */
   const char *subject = dub_json_str(info, "subject_unit");
   const char *home = dub_json_str(officer, "unit");
-  if(subject && ((home && strcmp(home, subject) == 0) ||
-                 dub_json_array_has_str(json_object_get(officer, "conflicts"), subject))) {
+  if(subject &&
+     ((home && strcmp(home, subject) == 0) ||
+      dub_json_array_has_str(json_object_get(officer, "conflicts"), subject))) {
     dub_log_at(DUB_LOG_ERROR, case_id, NULL,
-               "officer %s has a conflict with the subject unit: not notified", officer_id);
+               "officer %s has a conflict with the subject unit: not notified",
+               officer_id);
     count(n, "any", "duban.case.assigned", "refused-conflict");
     goto out;
   }
@@ -208,11 +212,12 @@ static enum dub_err on_assigned(struct notification *n, const json_t *event,
                        dub_sla_clock_start(start_ms, received_ms), &m, why);
   if(rc)
     goto out;
-  const json_t *unit = find_by_id(json_object_get(config->directory, "units"),
-                                  dub_json_str(data, "unit"));
+  const json_t *unit =
+      find_by_id(json_object_get(config->directory, "units"), dub_json_str(data, "unit"));
   vars = json_pack("{s:s, s:O?, s:O?, s:o, s:o}", "case_id", case_id, "title",
-                   json_object_get(info, "title"), "unit_name", json_object_get(unit, "name"),
-                   "accept_by", shown(m.accept_by), "due_at", shown(m.due_at));
+                   json_object_get(info, "title"), "unit_name",
+                   json_object_get(unit, "name"), "accept_by", shown(m.accept_by),
+                   "due_at", shown(m.due_at));
   struct notification_msg sms = {.case_id = case_id,
                                  .cause_id = dub_json_str(event, "id"),
                                  .channel = "sms",

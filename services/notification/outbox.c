@@ -70,8 +70,8 @@ static char *render_file(const struct notification *n, const struct notification
   if(strcmp(msg->channel, "sms") == 0) {
     size_t chars = notification_utf8_chars(msg->text);
     json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i}", "key", key, "case_id",
-                            msg->case_id, "template", msg->template, "to", msg->to, "text",
-                            msg->text, "chars", (json_int_t)chars, "parts",
+                            msg->case_id, "template", msg->template, "to", msg->to,
+                            "text", msg->text, "chars", (json_int_t)chars, "parts",
                             notification_sms_parts(chars));
     char *text = dub_json_dump(doc);
     json_decref(doc);
@@ -101,7 +101,8 @@ enum dub_err notification_outbox_write(struct notification *n,
   *written = false;
   idempotency_key(msg, key);
   dir = dub_xasprintf("%s/%s", n->conf.outbox_dir, msg->channel);
-  path = dub_xasprintf("%s/%s.%s", dir, key, strcmp(msg->channel, "sms") ? "eml" : "json");
+  path =
+      dub_xasprintf("%s/%s.%s", dir, key, strcmp(msg->channel, "sms") ? "eml" : "json");
   tmp = dub_xasprintf("%s/.%s.tmp", dir, key);
   rc = mkdirs(dir);
   if(rc)
@@ -134,8 +135,8 @@ enum dub_err notification_outbox_write(struct notification *n,
   unlink(tmp);
 out:
   if(rc)
-    dub_log_at(DUB_LOG_ERROR, msg->case_id, NULL, "cannot write outbox file in %s: %s", dir,
-               strerror(errno));
+    dub_log_at(DUB_LOG_ERROR, msg->case_id, NULL, "cannot write outbox file in %s: %s",
+               dir, strerror(errno));
   free(text);
   free(tmp);
   free(path);

@@ -14,17 +14,17 @@ char *notification_records_key(const char *case_id)
   return dub_xasprintf("duban:notifications:{%s}", case_id);
 }
 
-enum dub_err notification_record(struct notification *n, const struct notification_msg *msg,
-                                 const char *status)
+enum dub_err notification_record(struct notification *n,
+                                 const struct notification_msg *msg, const char *status)
 {
   char now[DUB_TIME_LEN];
   dub_time_format(dub_time_now_ms(), DUB_SHANGHAI_OFFSET_MIN, now);
   char *masked = notification_mask(msg->to);
-  json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "case_id",
-                          msg->case_id, "channel", msg->channel, "recipient", masked,
-                          "recipient_id", msg->recipient_id, "template", msg->template,
-                          "status", status, "attempts", 1, "cause", msg->cause_id, "time",
-                          now);
+  json_t *rec =
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "case_id", msg->case_id,
+                "channel", msg->channel, "recipient", masked, "recipient_id",
+                msg->recipient_id, "template", msg->template, "status", status,
+                "attempts", 1, "cause", msg->cause_id, "time", now);
   free(masked);
   char *text = dub_json_dump(rec);
   json_decref(rec);

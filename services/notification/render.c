@@ -21,7 +21,8 @@ enum dub_err notification_render(const char *tpl, const json_t *vars, char **out
     dub_buf_append(&buf, p, (size_t)(open - p));
     const char *close = strstr(open + 2, "}}");
     if(!close) {
-      *why = dub_xasprintf("placeholder at offset %zu is not closed", (size_t)(open - tpl));
+      *why =
+          dub_xasprintf("placeholder at offset %zu is not closed", (size_t)(open - tpl));
       goto fail;
     }
     char *name = dub_xstrndup(open + 2, (size_t)(close - open - 2));

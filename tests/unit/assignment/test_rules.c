@@ -17,7 +17,8 @@ static const char rules_text[] =
     " {\"id\": \"r-region\", \"match\": {\"region_prefix\": [\"3201\"], \"kind\": []},"
     "  \"unit\": \"G2\", \"strategy\": \"round_robin\"},"
     " {\"id\": \"r-street\", \"match\": {\"subject_unit\": [\"U-STREET-07\"],"
-    "  \"kind\": [\"complaint\"]}, \"unit\": \"U-STREET-07\", \"strategy\": \"round_robin\"}"
+    "  \"kind\": [\"complaint\"]}, \"unit\": \"U-STREET-07\", \"strategy\": "
+    "\"round_robin\"}"
     "], \"fallback_unit\": \"G0\"}";
 
 static const char dir_text[] =
@@ -29,9 +30,11 @@ static const char dir_text[] =
     " {\"id\": \"h1\", \"unit\": \"G1\", \"roles\": [\"head\"], \"active\": true},"
     " {\"id\": \"o4\", \"unit\": \"G2\", \"roles\": [\"handler\"], \"active\": true,"
     "  \"conflicts\": [\"U-STREET-07\"]},"
-    " {\"id\": \"h2\", \"unit\": \"G2\", \"roles\": [\"head\", \"handler\"], \"active\": true,"
+    " {\"id\": \"h2\", \"unit\": \"G2\", \"roles\": [\"head\", \"handler\"], \"active\": "
+    "true,"
     "  \"conflicts\": [\"U-STREET-07\"]},"
-    " {\"id\": \"s1\", \"unit\": \"U-STREET-07\", \"roles\": [\"handler\"], \"active\": true},"
+    " {\"id\": \"s1\", \"unit\": \"U-STREET-07\", \"roles\": [\"handler\"], \"active\": "
+    "true},"
     " {\"id\": \"z1\", \"unit\": \"G0\", \"roles\": [\"handler\"], \"active\": true}"
     "]}";
 
@@ -62,8 +65,9 @@ static int teardown(void **state)
 static json_t *problem(const char *kind, const char *category, const char *severity,
                        const char *region, const char *subject)
 {
-  json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "kind", kind, "category", category,
-                        "severity", severity, "title", "t", "subject", "unit_id", subject);
+  json_t *p =
+      json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "kind", kind, "category", category,
+                "severity", severity, "title", "t", "subject", "unit_id", subject);
   if(region)
     json_object_set_new(p, "region", json_string(region));
   return p;
@@ -82,12 +86,11 @@ static void test_first_match_and_officer(void **state)
   assert_string_equal(r.officer, "o3");
   assert_false(r.needs_manual);
   assert_int_equal(json_array_size(r.recused), 1);
-  assert_string_equal(json_string_value(json_object_get(json_array_get(r.recused, 0),
-                                                        "officer")),
-                      "o1");
-  assert_string_equal(json_string_value(json_object_get(json_array_get(r.recused, 0),
-                                                        "reason")),
-                      "conflict");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(r.recused, 0), "officer")), "o1");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(r.recused, 0), "reason")),
+      "conflict");
   assignment_result_release(&r);
   json_decref(p);
 }
@@ -174,7 +177,8 @@ static void test_head_as_last_resort(void **state)
 static void test_conflict_reasons(void **state)
 {
   (void)state;
-  json_t *o = json_loads("{\"id\": \"x\", \"unit\": \"A\", \"conflicts\": [\"B\"]}", 0, NULL);
+  json_t *o =
+      json_loads("{\"id\": \"x\", \"unit\": \"A\", \"conflicts\": [\"B\"]}", 0, NULL);
   assert_string_equal(assignment_conflict(o, "A"), "subject_unit");
   assert_string_equal(assignment_conflict(o, "B"), "conflict");
   assert_null(assignment_conflict(o, "C"));

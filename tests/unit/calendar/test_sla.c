@@ -1,4 +1,5 @@
-/* test_sla.c - SLA moments against DESIGN.md's worked example and the shipped calendar. */
+/* test_sla.c - SLA moments against DESIGN.md's worked example and the shipped calendar.
+ */
 #include "calendar/sla.h"
 
 #include "calendar/calendar.h"
@@ -32,7 +33,8 @@ static int setup(void **state)
   char *why = NULL;
   f->sla = json_loads(sla_text, 0, NULL);
   assert_non_null(f->sla);
-  assert_int_equal(dub_calendar_load_dir("deploy/config/calendar", &f->cal, &why), DUB_OK);
+  assert_int_equal(dub_calendar_load_dir("deploy/config/calendar", &f->cal, &why),
+                   DUB_OK);
   *state = f;
   return 0;
 }
@@ -65,9 +67,9 @@ static void test_design_example(void **state)
   struct fixture *f = *state;
   struct dub_sla_moments m;
   char *why = NULL;
-  assert_int_equal(dub_sla_compute(f->sla, f->cal, "high",
-                                          at("2026-09-29T10:00:00+08:00"), &m, &why),
-                   DUB_OK);
+  assert_int_equal(
+      dub_sla_compute(f->sla, f->cal, "high", at("2026-09-29T10:00:00+08:00"), &m, &why),
+      DUB_OK);
   assert_time(m.accept_by, "2026-09-30T23:59:59+08:00");
   assert_time(m.due_at, "2026-10-12T23:59:59+08:00");
   assert_time(m.warn_at, "2026-10-09T00:00:00+08:00");
@@ -86,14 +88,14 @@ static void test_natural_days_and_provisional(void **state)
   char *why = NULL;
   /* low: 30 natural days from the day after 2026-12-15 is 2027-01-14, a year without a
    * calendar file, so warn and escalation moments are provisional. */
-  assert_int_equal(dub_sla_compute(f->sla, f->cal, "low",
-                                          at("2026-12-15T08:00:00+08:00"), &m, &why),
-                   DUB_OK);
+  assert_int_equal(
+      dub_sla_compute(f->sla, f->cal, "low", at("2026-12-15T08:00:00+08:00"), &m, &why),
+      DUB_OK);
   assert_time(m.due_at, "2027-01-14T23:59:59+08:00");
   assert_true(m.provisional);
   /* A severity sla.json does not know is a configuration error that says which. */
   assert_int_equal(dub_sla_compute(f->sla, f->cal, "extreme",
-                                          at("2026-12-15T08:00:00+08:00"), &m, &why),
+                                   at("2026-12-15T08:00:00+08:00"), &m, &why),
                    DUB_ERR_CONFIG);
   assert_non_null(strstr(why, "/resolve/extreme"));
   free(why);

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #define ALL                                                                              \
-  (DUB_CONFIG_DIRECTORY | DUB_CONFIG_RULES | DUB_CONFIG_SLA | DUB_CONFIG_CALENDAR |       \
+  (DUB_CONFIG_DIRECTORY | DUB_CONFIG_RULES | DUB_CONFIG_SLA | DUB_CONFIG_CALENDAR |      \
    DUB_CONFIG_TEMPLATES)
 
 static void test_shipped_config_loads(void **state)

@@ -38,7 +38,8 @@ static void test_err_table(void **state)
     assert_non_null(dub_err_code((enum dub_err)i));
     assert_non_null(dub_err_message((enum dub_err)i));
     for(int j = 0; j < i; j++)
-      assert_string_not_equal(dub_err_code((enum dub_err)i), dub_err_code((enum dub_err)j));
+      assert_string_not_equal(dub_err_code((enum dub_err)i),
+                              dub_err_code((enum dub_err)j));
   }
   /* Out-of-range values map to internal, not to memory past the table. */
   assert_string_equal(dub_err_code((enum dub_err)9999), "internal");
@@ -186,12 +187,20 @@ static void test_time_rfc3339(void **state)
   check_parse("1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z");
   check_parse("1998-12-31T23:59:60Z", "1999-01-01T00:00:00Z");
   check_parse("1998-12-31T15:59:60-08:00", "1999-01-01T00:00:00Z");
-  const char *bad[] = {"", "2026-09-29", "2026-09-29T10:00:00", "2026-13-01T00:00:00Z",
-                       "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
-                       "2026-09-29T24:00:00Z", "2026-09-29T10:60:00Z",
-                       "2026-09-29T10:00:00+0800", "2026-09-29T10:00:00.Z",
-                       "2026-09-29 10:00:00Z", "2026-09-29T10:00:00Zjunk",
-                       "1998-12-31T23:58:60Z", "２０２６-09-29T10:00:00Z"};
+  const char *bad[] = {"",
+                       "2026-09-29",
+                       "2026-09-29T10:00:00",
+                       "2026-13-01T00:00:00Z",
+                       "2026-02-29T00:00:00Z",
+                       "2026-04-31T00:00:00Z",
+                       "2026-09-29T24:00:00Z",
+                       "2026-09-29T10:60:00Z",
+                       "2026-09-29T10:00:00+0800",
+                       "2026-09-29T10:00:00.Z",
+                       "2026-09-29 10:00:00Z",
+                       "2026-09-29T10:00:00Zjunk",
+                       "1998-12-31T23:58:60Z",
+                       "２０２６-09-29T10:00:00Z"};
   for(size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t ms;
     assert_int_equal(dub_time_parse(bad[i], &ms, NULL), DUB_ERR_MALFORMED);
@@ -218,7 +227,8 @@ static void test_dates(void **state)
   for(int64_t i = days; i < days + 73049; i++) {
     struct dub_date back = dub_date_from_days(i);
     assert_int_equal(dub_date_to_days(back), i);
-    assert_true(back.day >= 1 && back.day <= dub_date_days_in_month(back.year, back.month));
+    assert_true(back.day >= 1 &&
+                back.day <= dub_date_days_in_month(back.year, back.month));
     assert_int_equal(dub_date_weekday(i), (int)((wd + (i - days)) % 7));
   }
   struct dub_date e;
@@ -282,8 +292,8 @@ static void test_log_lines(void **state)
   assert_string_equal(json_string_value(json_object_get(b, "case_id")), "C-1");
   assert_string_equal(json_string_value(json_object_get(b, "trace_id")), "00-abc-def-01");
   int64_t ms;
-  assert_int_equal(dub_time_parse(json_string_value(json_object_get(a, "time")), &ms, NULL),
-                   DUB_OK);
+  assert_int_equal(
+      dub_time_parse(json_string_value(json_object_get(a, "time")), &ms, NULL), DUB_OK);
   assert_null(strstr(line2, "hidden"));
   assert_null(strstr(text, "hidden"));
   /* Exactly two lines. */

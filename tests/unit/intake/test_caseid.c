@@ -19,7 +19,7 @@ static void test_shape_order_unique(void **state)
 {
   (void)state;
   enum { N = 20000 };
-  char (*ids)[INTAKE_CASEID_LEN + 1] = calloc(N, sizeof *ids);
+  char(*ids)[INTAKE_CASEID_LEN + 1] = calloc(N, sizeof *ids);
   int64_t base = 1790000000000; /* 2026 */
   for(int i = 0; i < N; i++) {
     /* Ten ids per millisecond. */
@@ -42,7 +42,8 @@ static void test_valid(void **state)
   assert_false(intake_caseid_valid(""));
   assert_false(intake_caseid_valid("DB01JD0000000000000000000000X"));
   assert_false(intake_caseid_valid("XX01JD000000000000000000000"));
-  assert_false(intake_caseid_valid("DB01JD00000000000000000000I")); /* I is not Crockford */
+  assert_false(
+      intake_caseid_valid("DB01JD00000000000000000000I")); /* I is not Crockford */
   assert_false(intake_caseid_valid("DB81JD0000000000000000000000")); /* time overflow */
   assert_true(intake_caseid_valid("DB01JD0000000000000000000000"));
 }

@@ -15,9 +15,9 @@ static void test_render(void **state)
   (void)state;
   json_t *vars = json_pack("{s:s, s:s}", "case_id", "DB01", "due_at", "2026-10-12");
   char *out = NULL, *why = NULL;
-  assert_int_equal(notification_render("【督办】{{case_id}}请于{{due_at}}前办结", vars, &out,
-                                       &why),
-                   DUB_OK);
+  assert_int_equal(
+      notification_render("【督办】{{case_id}}请于{{due_at}}前办结", vars, &out, &why),
+      DUB_OK);
   assert_string_equal(out, "【督办】DB01请于2026-10-12前办结");
   free(out);
   assert_int_equal(notification_render("{{title}}", vars, &out, &why), DUB_ERR_CONFIG);
