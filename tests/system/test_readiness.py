@@ -1,0 +1,48 @@
+"""/readyz follows Kafka and Redis: 503 with the error shape and Retry-After while one
+of them does not answer (frozen with SIGSTOP), 200 again once it does."""
+import os
+import signal
+import time
+
+import pytest
+
+SERVICES = ("intake", "assignment", "deadline", "notification")
+
+
+def pid_of(stack, part):
+    with open(os.path.join(stack.var_dir, part, f"{part}.pid")) as f:
+        return int(f.read().strip())
+
+
+def readyz(stack, svc):
+    return stack.get(svc, "/readyz", token=None)
+
+
+def wait_all(stack, status, timeout=30):
+    until = time.monotonic() + timeout
+    last = {}
+    while time.monotonic() < until:
+        last = {svc: readyz(stack, svc) for svc in SERVICES}
+        if all(r.status_code == status for r in last.values()):
+            return last
+        time.sleep(0.2)
+    pytest.fail(f"not all {status}: " + ", ".join(
+        f"{s}={r.status_code}" for s, r in last.items()))
+
+
+@pytest.mark.parametrize("part,reason", [("redis", "redis"), ("kafka", "kafka")])
+def test_readyz_follows_dependency(stack, part, reason):
+    pid = pid_of(stack, part)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        answers = wait_all(stack, 503)
+        for svc, r in answers.items():
+            err = r.json()["error"]
+            assert err["code"] == "unavailable"
+            assert reason in err["message"], (svc, err)
+            assert int(r.headers["Retry-After"]) > 0
+            # Liveness is not readiness: the process is alive.
+            assert stack.get(svc, "/healthz", token=None).status_code == 200
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_all(stack, 200)
