@@ -1,0 +1,139 @@
+/* cache.h - thread-safe Redis connection: binary-safe commands, pipelines, reconnect. */
+#ifndef DUB_CACHE_CACHE_H
+#define DUB_CACHE_CACHE_H
+
+#include "core/err.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Reconnect backoff after a failed connect: starts here, doubles, stops at the max. */
+#define DUB_CACHE_BACKOFF_MIN_MS 50
+#define DUB_CACHE_BACKOFF_MAX_MS 2000
+
+/* ---- URLs -------------------------------------------------------------------------- */
+
+/* A parsed Redis URL. Forms:
+ *   redis://host[:port][/db]                 port 1..65535 (default 6379), db 0..
+ *   redis://[user]:password@host[:port][/db] user and password %-decoded
+ *   redis://[::1]:6379/0                     IPv6 literal in brackets
+ *   unix:///path/to/sock[?db=N][&password=P]
+ * Nothing else is accepted (no query on redis://, no trailing garbage). */
+struct dub_cache_url {
+  char *host; /* NULL for unix sockets */
+  int port;
+  char *path;     /* unix socket path, else NULL */
+  char *user;     /* NULL = none (AUTH password only) */
+  char *password; /* NULL = no AUTH */
+  int db;
+};
+
+/* Parses 'url' into 'out' (strings are new copies; release with
+ * dub_cache_url_release()). On failure DUB_ERR_CONFIG and *why (free with free()) says
+ * what is wrong without repeating a password. */
+enum dub_err dub_cache_url_parse(const char *url, struct dub_cache_url *out, char **why);
+/* Frees the strings of 'url' and zeroes it. */
+void dub_cache_url_release(struct dub_cache_url *url);
+
+/* ---- connection -------------------------------------------------------------------- */
+
+struct dub_cache;
+
+/* Parses 'url', connects (bounded by connect_timeout_ms), sends AUTH and SELECT; each
+ * command is bounded by command_timeout_ms. DUB_ERR_CONFIG for a bad URL, otherwise a
+ * failed first connect is not an error: the handle is returned and later calls retry.
+ * Returns a new object in *cache; free with dub_cache_free(). On failure *why is a new
+ * message (free with free()).
+ * Writing to a closed socket raises SIGPIPE: the process must ignore SIGPIPE. */
+enum dub_err dub_cache_new(const char *url, int connect_timeout_ms,
+                           int command_timeout_ms, struct dub_cache **cache, char **why);
+/* Closes and frees. NULL is a no-op. */
+void dub_cache_free(struct dub_cache *cache);
+
+/* True when a connection is currently open (it may still turn out broken). */
+bool dub_cache_connected(struct dub_cache *cache);
+
+/* ---- replies ----------------------------------------------------------------------- */
+
+enum dub_cache_type {
+  DUB_CACHE_NIL,
+  DUB_CACHE_INT,
+  DUB_CACHE_STRING,
+  DUB_CACHE_STATUS, /* "+OK": str holds "OK" */
+  DUB_CACHE_ARRAY,
+  DUB_CACHE_ERROR, /* "-ERR ...": str holds the message */
+};
+
+struct dub_cache_reply {
+  enum dub_cache_type type;
+  long long integer;                 /* INT */
+  char *str;                         /* STRING, STATUS, ERROR; NUL-terminated too */
+  size_t len;                        /* bytes in str */
+  struct dub_cache_reply **elements; /* ARRAY */
+  size_t count;                      /* elements in ARRAY */
+};
+
+/* Frees a reply and everything in it. NULL is a no-op. */
+void dub_cache_reply_free(struct dub_cache_reply *reply);
+
+/* ---- commands ---------------------------------------------------------------------- */
+
+/* Every command function is thread-safe (one mutex around the connection) and, when no
+ * connection is open, first reconnects, unless the reconnect backoff is still running,
+ * in which case it fails at once. Results:
+ *   DUB_OK               *reply (if 'reply' is not NULL) is a new reply; free with
+ *                        dub_cache_reply_free();
+ *   DUB_ERR_INTERNAL     Redis answered with an error reply (given in *reply, type
+ *                        DUB_CACHE_ERROR, e.g. WRONGTYPE or NOSCRIPT);
+ *   DUB_ERR_UNAVAILABLE  no connection, the link broke, the command timed out, or Redis
+ *                        answered LOADING, BUSY, MASTERDOWN, TRYAGAIN or CLUSTERDOWN
+ *                        (retriable). The connection is dropped on link errors and
+ *                        timeouts; the next call reconnects.
+ *   DUB_ERR_INVALID      no arguments, or a format hiredis cannot parse.
+ * On any error other than DUB_ERR_INTERNAL *reply is NULL. */
+
+/* Binary-safe: argv[i] has argvlen[i] bytes (argvlen NULL = all NUL-terminated). */
+enum dub_err dub_cache_command(struct dub_cache *cache, struct dub_cache_reply **reply,
+                               int argc, const char *const *argv, const size_t *argvlen);
+
+/* hiredis format: %s a C string, %b a binary argument as (pointer, size_t length), %%;
+ * arguments are split on spaces of 'fmt' only, never inside a substituted value. */
+enum dub_err dub_cache_commandf(struct dub_cache *cache, struct dub_cache_reply **reply,
+                                const char *fmt, ...);
+enum dub_err dub_cache_vcommandf(struct dub_cache *cache, struct dub_cache_reply **reply,
+                                 const char *fmt, va_list ap);
+
+/* Readiness probe: PING answered PONG. */
+enum dub_err dub_cache_ping(struct dub_cache *cache);
+
+/* ---- pipelines --------------------------------------------------------------------- */
+
+/* A batch of commands sent together and answered in one round trip. Building it needs
+ * no connection. */
+struct dub_cache_pipeline;
+
+/* Returns a new object; free with dub_cache_pipeline_free(). */
+struct dub_cache_pipeline *dub_cache_pipeline_new(void);
+void dub_cache_pipeline_free(struct dub_cache_pipeline *pipeline);
+/* Appends a command (arguments are copied); argc must be at least 1. */
+void dub_cache_pipeline_add(struct dub_cache_pipeline *pipeline, int argc,
+                            const char *const *argv, const size_t *argvlen);
+/* Appends a command in the format of dub_cache_commandf(). DUB_ERR_INVALID when the
+ * format is bad (nothing appended). */
+enum dub_err dub_cache_pipeline_addf(struct dub_cache_pipeline *pipeline, const char *fmt,
+                                     ...);
+/* Number of commands appended. */
+size_t dub_cache_pipeline_count(const struct dub_cache_pipeline *pipeline);
+
+/* Sends every command and reads every reply. On DUB_OK *replies is a new array of
+ * dub_cache_pipeline_count() replies (error replies included, as DUB_CACHE_ERROR), free
+ * with dub_cache_replies_free(). On DUB_ERR_UNAVAILABLE *replies is NULL and any of the
+ * commands may or may not have run. The pipeline can be executed again. */
+enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
+                                     const struct dub_cache_pipeline *pipeline,
+                                     struct dub_cache_reply ***replies);
+/* Frees an array from dub_cache_pipeline_exec() and its 'count' replies. */
+void dub_cache_replies_free(struct dub_cache_reply **replies, size_t count);
+
+#endif

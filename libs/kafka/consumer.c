@@ -1,0 +1,408 @@
+/* consumer.c - at-least-once consumer: offsets stored after the handler, rewind on
+ * retriable failures, dead letters for the rest. */
+#include "kafka/kafka.h"
+
+#include "kafka/internal.h"
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/time.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct dub_kafka_consumer {
+  rd_kafka_t *rk;
+  dub_kafka_handler_fn handler;
+  dub_kafka_rebalance_fn rebalance;
+  void *ctx;
+  struct dub_kafka_producer *dlq_producer;
+  char *dlq_topic;
+  int backoff_min_ms;
+  int backoff_max_ms;
+  int backoff_ms;   /* next wait after a retriable failure */
+  int64_t retry_at; /* monotonic ms until which polling pauses; 0 = none */
+  bool closed;
+  atomic_bool fatal;
+  struct dub_kafka_header *headers; /* reused for each message */
+  size_t header_cap;
+};
+
+static void sleep_ms(int64_t ms)
+{
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while(nanosleep(&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
+static void set_fatal(struct dub_kafka_consumer *consumer)
+{
+  char errstr[512];
+  if(atomic_exchange(&consumer->fatal, true))
+    return;
+  rd_kafka_resp_err_t orig = rd_kafka_fatal_error(consumer->rk, errstr, sizeof errstr);
+  dub_log_error("kafka consumer fatal error %s: %s; the service must stop",
+                rd_kafka_err2name(orig), errstr);
+}
+
+/* Runs on a librdkafka thread or in dub_kafka_consumer_poll(). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+  (void)rk;
+  struct dub_kafka_consumer *consumer = opaque;
+  if(err == RD_KAFKA_RESP_ERR__FATAL)
+    set_fatal(consumer);
+  else
+    dub_log_warn("kafka consumer error %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void log_partitions(const char *what, const rd_kafka_topic_partition_list_t *parts)
+{
+  char line[1024];
+  size_t used = 0;
+  line[0] = '\0';
+  for(int i = 0; i < parts->cnt && used < sizeof line; i++) {
+    int n = snprintf(line + used, sizeof line - used, "%s%s[%d]", i ? " " : "",
+                     parts->elems[i].topic, (int)parts->elems[i].partition);
+    if(n < 0)
+      break;
+    used += (size_t)n;
+  }
+  dub_log_info("kafka partitions %s: %s", what, parts->cnt ? line : "(none)");
+}
+
+static void tell_service(struct dub_kafka_consumer *consumer, bool assigned,
+                         const rd_kafka_topic_partition_list_t *parts)
+{
+  if(!consumer->rebalance)
+    return;
+  size_t n = parts->cnt > 0 ? (size_t)parts->cnt : 0;
+  struct dub_kafka_partition *list = dub_xcalloc(n ? n : 1, sizeof *list);
+  for(size_t i = 0; i < n; i++) {
+    list[i].topic = parts->elems[i].topic;
+    list[i].partition = parts->elems[i].partition;
+  }
+  consumer->rebalance(consumer->ctx, assigned, list, n);
+  free(list);
+}
+
+/* Runs in dub_kafka_consumer_poll() or dub_kafka_consumer_close(). */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+  struct dub_kafka_consumer *consumer = opaque;
+  bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  rd_kafka_error_t *error = NULL;
+  rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+  if(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    log_partitions("assigned", parts);
+    if(cooperative)
+      error = rd_kafka_incremental_assign(rk, parts);
+    else
+      aerr = rd_kafka_assign(rk, parts);
+    tell_service(consumer, true, parts);
+  } else {
+    if(err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+      log_partitions("revoked", parts);
+    else
+      dub_log_warn("kafka rebalance error: %s", rd_kafka_err2str(err));
+    tell_service(consumer, false, parts);
+    if(!rd_kafka_assignment_lost(rk)) {
+      rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+      if(cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        dub_log_warn("kafka commit on revoke failed: %s", rd_kafka_err2str(cerr));
+    }
+    if(cooperative)
+      error = rd_kafka_incremental_unassign(rk, parts);
+    else
+      aerr = rd_kafka_assign(rk, NULL);
+    consumer->retry_at = 0; /* a rewound partition may be gone */
+  }
+  if(error) {
+    dub_log_error("kafka assignment failed: %s", rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+  } else if(aerr) {
+    dub_log_error("kafka assignment failed: %s", rd_kafka_err2str(aerr));
+  }
+}
+
+enum dub_err dub_kafka_consumer_new(const struct dub_kafka_consumer_conf *conf,
+                                    struct dub_kafka_consumer **consumer, char **why)
+{
+  enum dub_err rc = DUB_OK;
+  struct dub_kafka_consumer *c = dub_xcalloc(1, sizeof *c);
+  rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+  rd_kafka_topic_partition_list_t *topics = NULL;
+  char errstr[512];
+  char session[16];
+
+  *consumer = NULL;
+  atomic_init(&c->fatal, false);
+  c->closed = true; /* nothing to close until subscribed */
+  if(!conf->brokers || !*conf->brokers || !conf->group_id || !*conf->group_id ||
+     !conf->topic_count || !conf->topics || !conf->handler || !conf->dlq_producer) {
+    *why = dub_xstrdup("kafka consumer needs brokers, group id, topics, a handler and a "
+                       "dead-letter producer");
+    rc = DUB_ERR_CONFIG;
+    goto out;
+  }
+  c->handler = conf->handler;
+  c->rebalance = conf->rebalance;
+  c->ctx = conf->ctx;
+  c->dlq_producer = conf->dlq_producer;
+  c->dlq_topic = dub_xstrdup(conf->dlq_topic ? conf->dlq_topic : DUB_KAFKA_DLQ_TOPIC);
+  c->backoff_min_ms = conf->retry_backoff_ms > 0 ? conf->retry_backoff_ms : 100;
+  c->backoff_max_ms = conf->retry_max_backoff_ms > 0 ? conf->retry_max_backoff_ms : 5000;
+  if(c->backoff_max_ms < c->backoff_min_ms)
+    c->backoff_max_ms = c->backoff_min_ms;
+  c->backoff_ms = c->backoff_min_ms;
+  snprintf(session, sizeof session, "%d",
+           conf->session_timeout_ms > 0 ? conf->session_timeout_ms : 10000);
+  /* clang-format off */
+  const char *const defaults[] = {
+      "bootstrap.servers", conf->brokers,
+      "group.id", conf->group_id,
+      "client.id", conf->client_id ? conf->client_id : "duban",
+      "enable.auto.offset.store", "false",
+      "enable.auto.commit", "true",
+      "auto.offset.reset", "earliest",
+      "session.timeout.ms", session,
+      "socket.nagle.disable", "true",
+      NULL};
+  /* clang-format on */
+  rc = kafka_conf_apply(kconf, defaults, why);
+  if(rc)
+    goto out;
+  rc = kafka_conf_apply(kconf, conf->props, why);
+  if(rc)
+    goto out;
+  rd_kafka_conf_set_opaque(kconf, c);
+  rd_kafka_conf_set_error_cb(kconf, error_cb);
+  rd_kafka_conf_set_log_cb(kconf, kafka_log_cb);
+  rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
+  c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, sizeof errstr);
+  if(!c->rk) {
+    *why = dub_xasprintf("cannot create kafka consumer: %s", errstr);
+    rc = DUB_ERR_CONFIG;
+    goto out;
+  }
+  kconf = NULL; /* owned by c->rk now */
+  rd_kafka_poll_set_consumer(c->rk);
+  topics = rd_kafka_topic_partition_list_new((int)conf->topic_count);
+  for(size_t i = 0; i < conf->topic_count; i++)
+    rd_kafka_topic_partition_list_add(topics, conf->topics[i], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, topics);
+  if(err) {
+    *why = dub_xasprintf("cannot subscribe: %s", rd_kafka_err2str(err));
+    rc = DUB_ERR_CONFIG;
+    goto out;
+  }
+  c->closed = false;
+  *consumer = c;
+  c = NULL;
+out:
+  if(topics)
+    rd_kafka_topic_partition_list_destroy(topics);
+  if(kconf)
+    rd_kafka_conf_destroy(kconf);
+  dub_kafka_consumer_free(c);
+  return rc;
+}
+
+bool dub_kafka_consumer_fatal(const struct dub_kafka_consumer *consumer)
+{
+  return atomic_load(&consumer->fatal);
+}
+
+/* Points consumer->headers at the message's headers (borrowed from rkm). */
+static size_t load_headers(struct dub_kafka_consumer *consumer, rd_kafka_message_t *rkm)
+{
+  rd_kafka_headers_t *hdrs = NULL;
+  if(rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
+    return 0;
+  size_t n = rd_kafka_header_cnt(hdrs);
+  if(n > consumer->header_cap) {
+    consumer->headers = dub_xrealloc(consumer->headers, n * sizeof *consumer->headers);
+    consumer->header_cap = n;
+  }
+  size_t i = 0;
+  const char *name;
+  const void *value;
+  size_t size;
+  while(i < n && !rd_kafka_header_get_all(hdrs, i, &name, &value, &size)) {
+    consumer->headers[i].name = name;
+    consumer->headers[i].value = value;
+    consumer->headers[i].len = value ? size : 0;
+    i++;
+  }
+  return i;
+}
+
+static void store_offset(struct dub_kafka_consumer *consumer,
+                         const struct dub_kafka_msg *msg)
+{
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, msg->topic, msg->partition)->offset =
+      msg->offset + 1;
+  rd_kafka_resp_err_t err = rd_kafka_offsets_store(consumer->rk, list);
+  if(!err)
+    err = list->elems[0].err;
+  if(err)
+    dub_log_warn("kafka offset store %s[%d]@%lld failed: %s", msg->topic,
+                 (int)msg->partition, (long long)msg->offset, rd_kafka_err2str(err));
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Rewinds the partition to this message and pauses polling for a backoff. */
+static void rewind_to(struct dub_kafka_consumer *consumer,
+                      const struct dub_kafka_msg *msg)
+{
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, msg->topic, msg->partition)->offset =
+      msg->offset;
+  rd_kafka_error_t *error = rd_kafka_seek_partitions(consumer->rk, list, 5000);
+  if(error) {
+    dub_log_warn("kafka seek %s[%d]@%lld failed: %s", msg->topic, (int)msg->partition,
+                 (long long)msg->offset, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+  } else if(list->elems[0].err) {
+    dub_log_warn("kafka seek %s[%d]@%lld failed: %s", msg->topic, (int)msg->partition,
+                 (long long)msg->offset, rd_kafka_err2str(list->elems[0].err));
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  consumer->retry_at = dub_time_mono_ms() + consumer->backoff_ms;
+  dub_log_info("kafka %s[%d]@%lld will be retried in %d ms", msg->topic,
+               (int)msg->partition, (long long)msg->offset, consumer->backoff_ms);
+  consumer->backoff_ms = consumer->backoff_ms >= consumer->backoff_max_ms / 2
+                             ? consumer->backoff_max_ms
+                             : consumer->backoff_ms * 2;
+}
+
+static enum dub_kafka_outcome handle(struct dub_kafka_consumer *consumer,
+                                     rd_kafka_message_t *rkm)
+{
+  enum dub_kafka_outcome outcome;
+  char *why = NULL;
+  struct dub_kafka_msg msg = {
+      .topic = rd_kafka_topic_name(rkm->rkt),
+      .partition = rkm->partition,
+      .offset = rkm->offset,
+      .key = rkm->key,
+      .key_len = rkm->key ? rkm->key_len : 0,
+      .value = rkm->payload,
+      .value_len = rkm->payload ? rkm->len : 0,
+      .timestamp_ms = rd_kafka_message_timestamp(rkm, NULL),
+  };
+  msg.header_count = load_headers(consumer, rkm);
+  msg.headers = msg.header_count ? consumer->headers : NULL;
+
+  enum dub_err rc = consumer->handler(consumer->ctx, &msg, &why);
+  if(!rc) {
+    store_offset(consumer, &msg);
+    consumer->backoff_ms = consumer->backoff_min_ms;
+    outcome = DUB_KAFKA_DONE;
+  } else if(rc == DUB_ERR_UNAVAILABLE || rc == DUB_ERR_TIMEOUT) {
+    dub_log_warn("kafka %s[%d]@%lld not processed (%s), will retry", msg.topic,
+                 (int)msg.partition, (long long)msg.offset, dub_err_code(rc));
+    rewind_to(consumer, &msg);
+    outcome = DUB_KAFKA_RETRY;
+  } else {
+    /* The detail may quote the input: it goes to the DLQ record, not to the log. */
+    enum dub_err drc =
+        dub_kafka_dlq_write(consumer->dlq_producer, consumer->dlq_topic, &msg,
+                            dub_err_code(rc), why ? why : dub_err_message(rc));
+    if(drc) {
+      dub_log_error("kafka %s[%d]@%lld: dead-letter write failed (%s), will retry",
+                    msg.topic, (int)msg.partition, (long long)msg.offset,
+                    dub_err_code(drc));
+      rewind_to(consumer, &msg);
+      outcome = DUB_KAFKA_RETRY;
+    } else {
+      dub_log_warn("kafka %s[%d]@%lld dead-lettered to '%s': %s", msg.topic,
+                   (int)msg.partition, (long long)msg.offset, consumer->dlq_topic,
+                   dub_err_code(rc));
+      store_offset(consumer, &msg);
+      consumer->backoff_ms = consumer->backoff_min_ms;
+      outcome = DUB_KAFKA_DLQ;
+    }
+  }
+  free(why);
+  return outcome;
+}
+
+enum dub_err dub_kafka_consumer_poll(struct dub_kafka_consumer *consumer, int timeout_ms,
+                                     enum dub_kafka_outcome *outcome)
+{
+  enum dub_kafka_outcome out = DUB_KAFKA_IDLE;
+  enum dub_err rc = DUB_OK;
+  rd_kafka_message_t *rkm = NULL;
+
+  if(atomic_load(&consumer->fatal) || consumer->closed) {
+    rc = DUB_ERR_UNAVAILABLE;
+    goto out;
+  }
+  if(consumer->retry_at) {
+    int64_t wait = consumer->retry_at - dub_time_mono_ms();
+    if(wait > 0) {
+      sleep_ms(wait < timeout_ms ? wait : (timeout_ms > 0 ? timeout_ms : 0));
+      if(consumer->retry_at - dub_time_mono_ms() > 0)
+        goto out;
+    }
+    consumer->retry_at = 0;
+  }
+  rkm = rd_kafka_consumer_poll(consumer->rk, timeout_ms);
+  if(atomic_load(&consumer->fatal)) {
+    rc = DUB_ERR_UNAVAILABLE;
+    goto out;
+  }
+  if(!rkm)
+    goto out;
+  if(rkm->err) {
+    if(rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+      set_fatal(consumer);
+      rc = DUB_ERR_UNAVAILABLE;
+    } else if(rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      dub_log_warn("kafka consumer error: %s", rd_kafka_message_errstr(rkm));
+      out = DUB_KAFKA_ERROR;
+    }
+    goto out;
+  }
+  out = handle(consumer, rkm);
+out:
+  if(rkm)
+    rd_kafka_message_destroy(rkm);
+  if(outcome)
+    *outcome = out;
+  return rc;
+}
+
+enum dub_err dub_kafka_consumer_close(struct dub_kafka_consumer *consumer)
+{
+  if(consumer->closed)
+    return DUB_OK;
+  consumer->closed = true;
+  rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer->rk);
+  if(err) {
+    dub_log_warn("kafka consumer close: %s", rd_kafka_err2str(err));
+    return DUB_ERR_UNAVAILABLE;
+  }
+  return DUB_OK;
+}
+
+void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer)
+{
+  if(!consumer)
+    return;
+  if(consumer->rk) {
+    dub_kafka_consumer_close(consumer);
+    rd_kafka_destroy(consumer->rk);
+  }
+  free(consumer->headers);
+  free(consumer->dlq_topic);
+  free(consumer);
+}

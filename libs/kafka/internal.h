@@ -1,0 +1,32 @@
+/* internal.h - helpers shared by the files of libs/kafka; not part of the API. */
+#ifndef DUB_KAFKA_INTERNAL_H
+#define DUB_KAFKA_INTERNAL_H
+
+#include "core/err.h"
+#include "kafka/kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+/* The one place librdkafka error codes become enum dub_err. */
+enum dub_err kafka_map_err(rd_kafka_resp_err_t err);
+
+/* Sets one property; DUB_ERR_CONFIG with a new *why naming it when refused. */
+enum dub_err kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                            char **why);
+
+/* Applies NULL-terminated name, value pairs (NULL is none). */
+enum dub_err kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *props,
+                              char **why);
+
+/* Routes librdkafka's log lines into the Duban logger. Runs on librdkafka threads. */
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+/* Milliseconds the producer waits for a delivery report at most. */
+int kafka_producer_delivery_timeout(const struct dub_kafka_producer *producer);
+
+/* Base64 (RFC 4648, padded) of buf; returns a new string of *out_len bytes; free with
+ * free(). */
+char *kafka_base64(const void *buf, size_t len, size_t *out_len);
+
+#endif

@@ -1,0 +1,513 @@
+/* test_kafka.c - producer, consumer and dead letters on librdkafka's mock cluster. */
+#include "kafka/cloudevent.h"
+#include "kafka/kafka.h"
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/time.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#define WAIT_MS 30000
+
+struct fixture {
+  rd_kafka_t *mock_rk;
+  rd_kafka_mock_cluster_t *mock;
+  const char *brokers;
+  struct dub_kafka_producer *producer;
+};
+
+static const char *const topics[] = {"t.callback",        "t.sync", "t.orders", "t.src",
+                                     DUB_KAFKA_DLQ_TOPIC, "t.ce",   "t.fatal"};
+
+static int group_setup(void **state)
+{
+  struct fixture *f = dub_xcalloc(1, sizeof *f);
+  char errstr[256];
+  char *why = NULL;
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+  rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+  f->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  assert_non_null(f->mock_rk);
+  f->mock = rd_kafka_mock_cluster_new(f->mock_rk, 1);
+  assert_non_null(f->mock);
+  f->brokers = rd_kafka_mock_cluster_bootstraps(f->mock);
+  for(size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+    assert_int_equal(rd_kafka_mock_topic_create(f->mock, topics[i], 1, 1), 0);
+  struct dub_kafka_producer_conf pconf = {.brokers = f->brokers};
+  assert_int_equal(dub_kafka_producer_new(&pconf, &f->producer, &why), DUB_OK);
+  *state = f;
+  return 0;
+}
+
+static int group_teardown(void **state)
+{
+  struct fixture *f = *state;
+  dub_kafka_producer_free(f->producer);
+  rd_kafka_mock_cluster_destroy(f->mock);
+  rd_kafka_destroy(f->mock_rk);
+  free(f);
+  return 0;
+}
+
+/* ---- producer -------------------------------------------------------------------- */
+
+struct reports {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int n;
+  enum dub_err err[8];
+  int32_t partition[8];
+  int64_t offset[8];
+  bool on_main_thread;
+  pthread_t main;
+};
+
+static void on_delivery(void *opaque, enum dub_err err, int32_t partition, int64_t offset)
+{
+  struct reports *r = opaque;
+  pthread_mutex_lock(&r->mu);
+  if(pthread_equal(pthread_self(), r->main))
+    r->on_main_thread = true;
+  r->err[r->n] = err;
+  r->partition[r->n] = partition;
+  r->offset[r->n] = offset;
+  r->n++;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void test_produce_callback(void **state)
+{
+  struct fixture *f = *state;
+  struct reports r = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                      .cv = PTHREAD_COND_INITIALIZER,
+                      .main = pthread_self()};
+  const struct dub_kafka_header headers[] = {{"trace", "t-1", 3}, {"empty", NULL, 0}};
+
+  for(int i = 0; i < 3; i++) {
+    char value[16];
+    snprintf(value, sizeof value, "v%d", i);
+    assert_int_equal(dub_kafka_produce(f->producer, "t.callback", "key", 3, value,
+                                       strlen(value), headers, 2, on_delivery, &r),
+                     DUB_OK);
+  }
+  pthread_mutex_lock(&r.mu);
+  while(r.n < 3)
+    pthread_cond_wait(&r.cv, &r.mu);
+  pthread_mutex_unlock(&r.mu);
+  assert_false(r.on_main_thread);
+  for(int i = 0; i < 3; i++) {
+    assert_int_equal(r.err[i], DUB_OK);
+    assert_int_equal(r.partition[i], 0);
+    assert_int_equal(r.offset[i], i);
+  }
+  assert_int_equal(
+      dub_kafka_produce(f->producer, "", "k", 1, "v", 1, NULL, 0, NULL, NULL),
+      DUB_ERR_INVALID);
+}
+
+static void test_produce_sync_and_ping(void **state)
+{
+  struct fixture *f = *state;
+  int32_t partition = -2;
+  int64_t offset = -2;
+
+  assert_int_equal(dub_kafka_producer_ping(f->producer, 5000), DUB_OK);
+  assert_false(dub_kafka_producer_fatal(f->producer));
+  for(int i = 0; i < 2; i++) {
+    assert_int_equal(dub_kafka_produce_sync(f->producer, "t.sync", "k", 1, "v", 1, NULL,
+                                            0, 5000, &partition, &offset),
+                     DUB_OK);
+    assert_int_equal(partition, 0);
+    assert_int_equal(offset, i);
+  }
+}
+
+static void test_dead_broker(void **state)
+{
+  (void)state;
+  struct dub_kafka_producer *producer = NULL;
+  char *why = NULL;
+  struct dub_kafka_producer_conf conf = {.brokers = "127.0.0.1:1",
+                                         .delivery_timeout_ms = 300};
+  const char *const bad_props[] = {"no.such.property", "1", NULL};
+  struct dub_kafka_producer_conf bad = {.brokers = "127.0.0.1:1", .props = bad_props};
+
+  assert_int_equal(dub_kafka_producer_new(&bad, &producer, &why), DUB_ERR_CONFIG);
+  assert_null(producer);
+  assert_non_null(strstr(why, "no.such.property"));
+  free(why);
+  why = NULL;
+
+  assert_int_equal(dub_kafka_producer_new(&conf, &producer, &why), DUB_OK);
+  int64_t start = dub_time_mono_ms();
+  assert_int_not_equal(dub_kafka_producer_ping(producer, 300), DUB_OK);
+  assert_int_equal(dub_kafka_produce_sync(producer, "t.sync", NULL, 0, "v", 1, NULL, 0,
+                                          5000, NULL, NULL),
+                   DUB_ERR_TIMEOUT);
+  assert_true(dub_time_mono_ms() - start < 4000);
+  dub_kafka_producer_free(producer);
+}
+
+static void test_producer_fatal(void **state)
+{
+  struct fixture *f = *state;
+  struct dub_kafka_producer *producer = NULL;
+  char *why = NULL;
+  struct dub_kafka_producer_conf conf = {.brokers = f->brokers,
+                                         .delivery_timeout_ms = 5000};
+
+  assert_int_equal(dub_kafka_producer_new(&conf, &producer, &why), DUB_OK);
+  assert_int_equal(dub_kafka_produce_sync(producer, "t.fatal", "k", 1, "v", 1, NULL, 0,
+                                          5000, NULL, NULL),
+                   DUB_OK);
+  /* The broker says the idempotent sequence broke: the producer cannot go on. */
+  rd_kafka_mock_push_request_errors(f->mock, 0 /* Produce */, 1,
+                                    RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  assert_int_not_equal(dub_kafka_produce_sync(producer, "t.fatal", "k", 1, "v", 1, NULL,
+                                              0, 5000, NULL, NULL),
+                       DUB_OK);
+  int64_t deadline = dub_time_mono_ms() + 5000;
+  while(!dub_kafka_producer_fatal(producer)) {
+    assert_true(dub_time_mono_ms() < deadline);
+    usleep(5000);
+  }
+  assert_int_equal(
+      dub_kafka_produce(producer, "t.fatal", "k", 1, "v", 1, NULL, 0, NULL, NULL),
+      DUB_ERR_UNAVAILABLE);
+  assert_int_equal(dub_kafka_producer_ping(producer, 1000), DUB_ERR_UNAVAILABLE);
+  dub_kafka_producer_free(producer);
+}
+
+/* ---- consumer -------------------------------------------------------------------- */
+
+struct seen {
+  int n;
+  char values[32][32];
+  enum dub_kafka_outcome outcomes[32];
+  bool retried;       /* "retry-once" failed once already */
+  const char *refuse; /* this value always fails with DUB_ERR_UNAVAILABLE */
+  bool refused;
+  int assigned;
+  int revoked;
+  json_t *events;  /* decoded CloudEvents, when set */
+  char *dlq_value; /* for the DLQ reader */
+  char *dlq_key;
+  int dlq_records;
+};
+
+static enum dub_err record(void *ctx, const struct dub_kafka_msg *msg, char **why)
+{
+  struct seen *s = ctx;
+  char value[32];
+  snprintf(value, sizeof value, "%.*s", (int)(msg->value_len < 31 ? msg->value_len : 31),
+           (const char *)msg->value);
+  assert_true(s->n < 32);
+  snprintf(s->values[s->n++], sizeof s->values[0], "%s", value);
+  if(s->refuse && strcmp(value, s->refuse) == 0) {
+    s->refused = true;
+    return DUB_ERR_UNAVAILABLE;
+  }
+  if(strcmp(value, "retry-once") == 0 && !s->retried) {
+    s->retried = true;
+    return DUB_ERR_TIMEOUT;
+  }
+  if(strncmp(value, "bad", 3) == 0) {
+    *why = dub_xstrdup("field x is wrong");
+    return DUB_ERR_SCHEMA;
+  }
+  if(s->events) {
+    json_t *event = NULL;
+    char *reason = NULL;
+    assert_int_equal(dub_ce_decode(msg, &event, &reason), DUB_OK);
+    json_array_append_new(s->events, event);
+  }
+  return DUB_OK;
+}
+
+static enum dub_err read_dlq(void *ctx, const struct dub_kafka_msg *msg, char **why)
+{
+  (void)why;
+  struct seen *s = ctx;
+  s->dlq_records++;
+  s->n++;
+  free(s->dlq_value);
+  free(s->dlq_key);
+  s->dlq_value = dub_xstrndup(msg->value, msg->value_len);
+  s->dlq_key = dub_xstrndup(msg->key, msg->key_len);
+  return DUB_OK;
+}
+
+static void on_rebalance(void *ctx, bool assigned,
+                         const struct dub_kafka_partition *parts, size_t count)
+{
+  struct seen *s = ctx;
+  if(assigned)
+    s->assigned += (int)count;
+  else
+    s->revoked += (int)count;
+  for(size_t i = 0; i < count; i++)
+    assert_non_null(parts[i].topic);
+}
+
+static struct dub_kafka_consumer *consumer_open(struct fixture *f, const char *group,
+                                                const char *topic,
+                                                dub_kafka_handler_fn fn, struct seen *s)
+{
+  /* clang-format off */
+  static const char *const props[] = {
+      "heartbeat.interval.ms", "300",
+      "fetch.wait.max.ms", "50",
+      "log_level", "4",
+      NULL};
+  /* clang-format on */
+  const char *const list[] = {topic};
+  struct dub_kafka_consumer_conf conf = {
+      .brokers = f->brokers,
+      .group_id = group,
+      .topics = list,
+      .topic_count = 1,
+      /* The mock cluster holds a first JoinGroup for 3 s and expires members after a
+       * session without activity, so the session must outlast it. */
+      .session_timeout_ms = 4000,
+      .handler = fn,
+      .rebalance = on_rebalance,
+      .ctx = s,
+      .dlq_producer = f->producer,
+      .retry_backoff_ms = 20,
+      .retry_max_backoff_ms = 100,
+      .props = props,
+  };
+  struct dub_kafka_consumer *consumer = NULL;
+  char *why = NULL;
+  assert_int_equal(dub_kafka_consumer_new(&conf, &consumer, &why), DUB_OK);
+  return consumer;
+}
+
+/* Polls until 'count' handler calls were made (or fails after WAIT_MS). */
+static void poll_until(struct dub_kafka_consumer *consumer, struct seen *s, int count)
+{
+  int64_t deadline = dub_time_mono_ms() + WAIT_MS;
+  while(s->n < count) {
+    enum dub_kafka_outcome outcome;
+    int before = s->n;
+    assert_true(dub_time_mono_ms() < deadline);
+    assert_int_equal(dub_kafka_consumer_poll(consumer, 100, &outcome), DUB_OK);
+    if(s->n > before)
+      s->outcomes[before] = outcome;
+  }
+}
+
+/* Polls for 'ms' and fails if the handler is called. */
+static void poll_nothing(struct dub_kafka_consumer *consumer, struct seen *s, int ms)
+{
+  int before = s->n;
+  int64_t end = dub_time_mono_ms() + ms;
+  while(dub_time_mono_ms() < end)
+    assert_int_equal(dub_kafka_consumer_poll(consumer, 50, NULL), DUB_OK);
+  assert_int_equal(s->n, before);
+}
+
+static void produce_values(struct fixture *f, const char *topic, int n, ...)
+{
+  va_list ap;
+  va_start(ap, n);
+  for(int i = 0; i < n; i++) {
+    const char *v = va_arg(ap, const char *);
+    assert_int_equal(dub_kafka_produce_sync(f->producer, topic, "k", 1, v, strlen(v),
+                                            NULL, 0, 5000, NULL, NULL),
+                     DUB_OK);
+  }
+  va_end(ap);
+}
+
+static void test_consume_in_order_and_resume(void **state)
+{
+  struct fixture *f = *state;
+  char group[64];
+  snprintf(group, sizeof group, "g-orders-%d", (int)getpid());
+  produce_values(f, "t.orders", 5, "m0", "m1", "retry-once", "m3", "m4");
+
+  /* First member: m3 keeps failing, so it is never stored. */
+  struct seen s1 = {.refuse = "m3"};
+  struct dub_kafka_consumer *c = consumer_open(f, group, "t.orders", record, &s1);
+  poll_until(c, &s1, 5);
+  assert_string_equal(s1.values[0], "m0");
+  assert_string_equal(s1.values[1], "m1");
+  assert_string_equal(s1.values[2], "retry-once");
+  assert_int_equal(s1.outcomes[2], DUB_KAFKA_RETRY);
+  assert_string_equal(s1.values[3], "retry-once"); /* redelivered, not skipped */
+  assert_int_equal(s1.outcomes[3], DUB_KAFKA_DONE);
+  assert_string_equal(s1.values[4], "m3");
+  assert_int_equal(s1.outcomes[4], DUB_KAFKA_RETRY);
+  /* The partition does not move on while m3 fails. */
+  poll_until(c, &s1, 7);
+  assert_string_equal(s1.values[5], "m3");
+  assert_string_equal(s1.values[6], "m3");
+  assert_int_equal(dub_kafka_consumer_close(c), DUB_OK);
+  assert_int_equal(dub_kafka_consumer_poll(c, 10, NULL), DUB_ERR_UNAVAILABLE);
+  dub_kafka_consumer_free(c);
+  assert_int_equal(s1.assigned, 1);
+  assert_int_equal(s1.revoked, 1);
+
+  /* Second member of the same group continues at m3, the first message not done. */
+  struct seen s2 = {0};
+  c = consumer_open(f, group, "t.orders", record, &s2);
+  poll_until(c, &s2, 2);
+  assert_string_equal(s2.values[0], "m3");
+  assert_string_equal(s2.values[1], "m4");
+  assert_int_equal(s2.outcomes[1], DUB_KAFKA_DONE);
+  dub_kafka_consumer_free(c); /* closes */
+
+  /* Third: everything was done, only new messages arrive. */
+  struct seen s3 = {0};
+  c = consumer_open(f, group, "t.orders", record, &s3);
+  produce_values(f, "t.orders", 1, "m5");
+  poll_until(c, &s3, 1);
+  assert_string_equal(s3.values[0], "m5");
+  poll_nothing(c, &s3, 300);
+  dub_kafka_consumer_free(c);
+}
+
+static void test_dead_letter(void **state)
+{
+  struct fixture *f = *state;
+  char group[64];
+  const char bad_value[] = "bad\xff\xfe";
+  const struct dub_kafka_header headers[] = {
+      {"trace", "abc", 3}, {"bin", "\xff\x00", 2}, {"none", NULL, 0}};
+
+  assert_int_equal(dub_kafka_produce_sync(f->producer, "t.src", "case-1", 6, bad_value,
+                                          sizeof bad_value - 1, headers, 3, 5000, NULL,
+                                          NULL),
+                   DUB_OK);
+  produce_values(f, "t.src", 1, "good");
+
+  snprintf(group, sizeof group, "g-src-%d", (int)getpid());
+  struct seen s = {0};
+  struct dub_kafka_consumer *c = consumer_open(f, group, "t.src", record, &s);
+  poll_until(c, &s, 2);
+  assert_int_equal(s.outcomes[0], DUB_KAFKA_DLQ);
+  assert_string_equal(s.values[1], "good"); /* the partition moved on */
+  assert_int_equal(s.outcomes[1], DUB_KAFKA_DONE);
+  dub_kafka_consumer_free(c);
+
+  snprintf(group, sizeof group, "g-dlq-%d", (int)getpid());
+  struct seen d = {0};
+  c = consumer_open(f, group, DUB_KAFKA_DLQ_TOPIC, read_dlq, &d);
+  poll_until(c, &d, 1);
+  poll_nothing(c, &d, 300);
+  dub_kafka_consumer_free(c);
+  assert_int_equal(d.dlq_records, 1);
+  assert_string_equal(d.dlq_key, "case-1");
+
+  json_error_t jerr;
+  json_t *rec = json_loads(d.dlq_value, JSON_REJECT_DUPLICATES, &jerr);
+  assert_non_null(rec);
+  const char *reason, *detail, *topic, *key_b64, *value_b64, *trace, *bin, *time;
+  int partition;
+  json_int_t offset;
+  json_t *none = NULL;
+  assert_int_equal(json_unpack_ex(rec, &jerr, JSON_STRICT,
+                                  "{s:s, s:s, s:{s:s, s:i, s:I, s:o}, "
+                                  "s:{s:s, s:s, s:{s:s, s:o}, s:{s:s}}, s:s}",
+                                  "reason", &reason, "detail", &detail, "origin", "topic",
+                                  &topic, "partition", &partition, "offset", &offset,
+                                  "timestamp", &none, "original", "key_b64", &key_b64,
+                                  "value_b64", &value_b64, "headers", "trace", &trace,
+                                  "none", &none, "headers_b64", "bin", &bin, "time",
+                                  &time),
+                   0);
+  assert_string_equal(reason, dub_err_code(DUB_ERR_SCHEMA));
+  assert_string_equal(detail, "field x is wrong");
+  assert_string_equal(topic, "t.src");
+  assert_int_equal(partition, 0);
+  assert_int_equal(offset, 0);
+  assert_string_equal(key_b64, "Y2FzZS0x");   /* "case-1" */
+  assert_string_equal(value_b64, "YmFk//4="); /* "bad\xff\xfe" */
+  assert_string_equal(trace, "abc");
+  assert_true(json_is_null(none));
+  assert_string_equal(bin, "/wA=");
+  int64_t ms;
+  assert_int_equal(dub_time_parse(time, &ms, NULL), DUB_OK);
+  json_decref(rec);
+  free(d.dlq_value);
+  free(d.dlq_key);
+}
+
+static void test_cloudevents_roundtrip(void **state)
+{
+  struct fixture *f = *state;
+  char group[64];
+  json_error_t jerr;
+  json_t *structured = json_loads(
+      "{\"specversion\":\"1.0\",\"id\":\"e-1\",\"source\":\"/gov/hotline-12345\","
+      "\"type\":\"duban.problem.reported\",\"time\":\"2026-09-29T10:00:00+08:00\","
+      "\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\","
+      "\"data\":{\"title\":\"某街道便民服务窗口推诿扯皮\",\"severity\":\"high\"}}",
+      0, &jerr);
+  assert_non_null(structured);
+  assert_int_equal(
+      dub_ce_produce_sync(f->producer, "t.ce", "e-1", structured, 5000, NULL, NULL),
+      DUB_OK);
+  const char data[] = "{\"case_id\":\"C-1\"}";
+  const struct dub_kafka_header headers[] = {
+      {"ce_specversion", "1.0", 3},
+      {"ce_id", "e-2", 3},
+      {"ce_source", "/gov/oa", 7},
+      {"ce_type", "duban.case.accepted", 19},
+      {"content-type", "application/json", 16},
+  };
+  assert_int_equal(dub_kafka_produce_sync(f->producer, "t.ce", "e-2", 3, data,
+                                          sizeof data - 1, headers, 5, 5000, NULL, NULL),
+                   DUB_OK);
+  json_t *bad = json_pack("{s:s, s:s}", "specversion", "1.0", "id", "x");
+  assert_int_equal(dub_ce_produce_sync(f->producer, "t.ce", "x", bad, 5000, NULL, NULL),
+                   DUB_ERR_MALFORMED);
+  json_decref(bad);
+
+  snprintf(group, sizeof group, "g-ce-%d", (int)getpid());
+  struct seen s = {.events = json_array()};
+  struct dub_kafka_consumer *c = consumer_open(f, group, "t.ce", record, &s);
+  poll_until(c, &s, 2);
+  dub_kafka_consumer_free(c);
+  assert_int_equal(json_array_size(s.events), 2);
+  assert_true(json_equal(json_array_get(s.events, 0), structured));
+  json_t *binary = json_array_get(s.events, 1);
+  assert_string_equal(json_string_value(json_object_get(binary, "id")), "e-2");
+  assert_string_equal(json_string_value(json_object_get(binary, "datacontenttype")),
+                      "application/json");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(binary, "data"), "case_id")),
+      "C-1");
+  json_decref(s.events);
+  json_decref(structured);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_produce_callback),
+      cmocka_unit_test(test_produce_sync_and_ping),
+      cmocka_unit_test(test_dead_broker),
+      cmocka_unit_test(test_producer_fatal),
+      cmocka_unit_test(test_consume_in_order_and_resume),
+      cmocka_unit_test(test_dead_letter),
+      cmocka_unit_test(test_cloudevents_roundtrip),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
