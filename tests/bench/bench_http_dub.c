@@ -1,5 +1,7 @@
-/* bench_http_dub.c - libs/http with one trivial route, GET /v1/hello without auth,
- * answering a small JSON document. Usage: bench_http_dub PORT */
+/* bench_http_dub.c - libs/http with two trivial routes without auth: GET /v1/hello
+ * builds a small JSON document with Jansson, as service handlers do; GET /v1/static
+ * answers the very bytes of the raw hello world, so that its ratio is the wrapper's own
+ * cost. Usage: bench_http_dub PORT */
 #include "core/env.h"
 #include "core/log.h"
 #include "http/http.h"
@@ -17,8 +19,21 @@ static enum dub_err hello(void *ctx, struct dub_http_request *req,
   return DUB_OK;
 }
 
+static const char body[] = "{\"hello\":\"world\"}";
+
+/* Runs on the server's threads. */
+static enum dub_err hello_static(void *ctx, struct dub_http_request *req,
+                                 struct dub_http_reply *reply)
+{
+  (void)ctx;
+  (void)req;
+  dub_http_reply_data(reply, 200, "application/json", body, sizeof body - 1);
+  return DUB_OK;
+}
+
 static const struct dub_http_route routes[] = {
     {.method = "GET", .pattern = "/v1/hello", .handler = hello},
+    {.method = "GET", .pattern = "/v1/static", .handler = hello_static},
 };
 
 int main(int argc, char **argv)

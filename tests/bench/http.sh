@@ -1,6 +1,7 @@
 #!/bin/sh
 # http.sh BUILD_DIR - wrk against a plain libmicrohttpd hello world and against libs/http
-# with one trivial route, in the same run; prints req/s of each and their ratio.
+# (the same bytes, and a Jansson-built document), in the same run; prints req/s of
+# each and the ratios to the raw server.
 # Builds nothing: `make bench` builds first.
 set -eu
 
@@ -45,25 +46,36 @@ wait_up "http://127.0.0.1:$dub_port/v1/hello"
 rate() {
   wrk -t2 -c50 -d"$duration" "$1" | awk '/^Requests\/sec:/ { print $2 }'
 }
-# BENCH_ROUNDS > 1 alternates the order and keeps each side's best round, which is
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a ? b : a) }'; }
+
+# BENCH_ROUNDS > 1 rotates the order and keeps each side's best round, which is
 # steadier on a shared 2-core machine.
 rounds=${BENCH_ROUNDS:-1}
 raw=0
 dub=0
+sta=0
 i=0
 while [ "$i" -lt "$rounds" ]; do
-  if [ $((i % 2)) -eq 0 ]; then
-    r=$(rate "http://127.0.0.1:$raw_port/")
-    d=$(rate "http://127.0.0.1:$dub_port/v1/hello")
-  else
-    d=$(rate "http://127.0.0.1:$dub_port/v1/hello")
-    r=$(rate "http://127.0.0.1:$raw_port/")
-  fi
-  [ "$rounds" -gt 1 ] && awk -v n=$((i + 1)) -v r="$r" -v d="$d" \
-    'BEGIN { printf "round %d: raw %.0f req/s  dub %.0f req/s\n", n, r, d }'
-  raw=$(awk -v a="$raw" -v b="$r" 'BEGIN { print (b > a ? b : a) }')
-  dub=$(awk -v a="$dub" -v b="$d" 'BEGIN { print (b > a ? b : a) }')
+  case $((i % 3)) in
+  0) r=$(rate "http://127.0.0.1:$raw_port/")
+     d=$(rate "http://127.0.0.1:$dub_port/v1/hello")
+     s=$(rate "http://127.0.0.1:$dub_port/v1/static") ;;
+  1) d=$(rate "http://127.0.0.1:$dub_port/v1/hello")
+     s=$(rate "http://127.0.0.1:$dub_port/v1/static")
+     r=$(rate "http://127.0.0.1:$raw_port/") ;;
+  *) s=$(rate "http://127.0.0.1:$dub_port/v1/static")
+     r=$(rate "http://127.0.0.1:$raw_port/")
+     d=$(rate "http://127.0.0.1:$dub_port/v1/hello") ;;
+  esac
+  [ "$rounds" -gt 1 ] && awk -v n=$((i + 1)) -v r="$r" -v d="$d" -v s="$s" \
+    'BEGIN { printf "round %d: raw %.0f  dub-static %.0f  dub-json %.0f req/s\n", n, r, s, d }'
+  raw=$(max "$raw" "$r")
+  dub=$(max "$dub" "$d")
+  sta=$(max "$sta" "$s")
   i=$((i + 1))
 done
-awk -v r="$raw" -v d="$dub" \
-  'BEGIN { printf "raw: %.0f req/s  dub: %.0f req/s  ratio: %.3f\n", r, d, (r > 0 ? d / r : 0) }'
+awk -v r="$raw" -v d="$dub" -v s="$sta" 'BEGIN {
+  printf "raw libmicrohttpd hello world: %.0f req/s\n", r
+  printf "libs/http, same bytes:         %.0f req/s  ratio %.3f\n", s, (r > 0 ? s / r : 0)
+  printf "libs/http, Jansson-built JSON: %.0f req/s  ratio %.3f\n", d, (r > 0 ? d / r : 0)
+}'
