@@ -2,6 +2,7 @@
 #include "cache/cache.h"
 
 #include "core/alloc.h"
+#include "core/hex.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -11,14 +12,6 @@ static enum dub_err bad(char **why, const char *what)
 {
   *why = dub_xasprintf("redis url: %s", what);
   return DUB_ERR_CONFIG;
-}
-
-static int hexval(char c)
-{
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)tolower((unsigned char)c);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* %-decodes s[0..len) into a new string; NULL on a bad escape or an encoded NUL. */
@@ -35,7 +28,7 @@ static char *pct_decode(const char *s, size_t len)
       free(out);
       return NULL;
     }
-    int a = hexval(s[i + 1]), b = hexval(s[i + 2]);
+    int a = dub_hex_value(s[i + 1]), b = dub_hex_value(s[i + 2]);
     if(a < 0 || b < 0 || (a == 0 && b == 0)) {
       free(out);
       return NULL;

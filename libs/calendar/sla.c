@@ -3,6 +3,7 @@
 
 #include "calendar/calendar.h"
 #include "core/alloc.h"
+#include "core/time.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,4 +84,22 @@ enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
   }
   out->provisional = prov;
   return DUB_OK;
+}
+
+enum dub_err dub_sla_compute_case(const json_t *sla, const struct dub_calendar *cal,
+                                  const json_t *received, struct dub_sla_moments *out,
+                                  char **why)
+{
+  int64_t start_ms, received_ms;
+  const char *start = json_string_value(json_object_get(received, "clock_start"));
+  const char *at = json_string_value(json_object_get(received, "received_at"));
+  *why = NULL;
+  if(!start || !at || dub_time_parse(start, &start_ms, NULL) ||
+     dub_time_parse(at, &received_ms, NULL)) {
+    *why = dub_xstrdup("clock_start or received_at is not an RFC 3339 time");
+    return DUB_ERR_SCHEMA;
+  }
+  return dub_sla_compute(sla, cal,
+                         json_string_value(json_object_get(received, "severity")),
+                         dub_sla_clock_start(start_ms, received_ms), out, why);
 }

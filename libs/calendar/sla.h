@@ -37,4 +37,11 @@ enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
                              const char *severity, int64_t start_ms,
                              struct dub_sla_moments *out, char **why);
 
+/* dub_sla_compute for a case described by 'received' (borrowed): an object with the
+ * members "severity", "clock_start" and "received_at" (RFC 3339), as in the data of
+ * duban.case.received. DUB_ERR_SCHEMA with *why when a time does not parse. */
+enum dub_err dub_sla_compute_case(const json_t *sla, const struct dub_calendar *cal,
+                                  const json_t *received, struct dub_sla_moments *out,
+                                  char **why);
+
 #endif

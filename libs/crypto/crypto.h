@@ -80,4 +80,11 @@ void dub_crypto_plain_free(char *plain);
 enum dub_err dub_crypto_blind(const struct dub_crypto_keyring *ring, const void *data,
                               size_t len, char out_hex[DUB_CRYPTO_BLIND_HEX_LEN]);
 
+/* Writes SHA-256(data) as 64 lower-case hex digits and a NUL: a stable, unkeyed digest
+ * for idempotency and deduplication keys (never for identities: use
+ * dub_crypto_blind). */
+#define DUB_CRYPTO_SHA256_HEX_LEN 65
+void dub_crypto_sha256_hex(const void *data, size_t len,
+                           char out_hex[DUB_CRYPTO_SHA256_HEX_LEN]);
+
 #endif

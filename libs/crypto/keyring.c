@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include "core/alloc.h"
+#include "core/hex.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -93,30 +94,11 @@ const struct crypto_key *crypto_key_find(const struct dub_crypto_keyring *ring,
   return NULL;
 }
 
-static int hex_value(char c)
-{
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Decodes exactly 64 hex digits from the first 'len' bytes of 'hex'. */
 static bool parse_master(const char *hex, size_t len,
                          unsigned char master[DUB_CRYPTO_KEY_LEN])
 {
-  if(len != 2 * DUB_CRYPTO_KEY_LEN)
-    return false;
-  for(size_t i = 0; i < DUB_CRYPTO_KEY_LEN; i++) {
-    int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if(hi < 0 || lo < 0)
-      return false;
-    master[i] = (unsigned char)(hi << 4 | lo);
-  }
-  return true;
+  return dub_hex_decode(hex, len, master, DUB_CRYPTO_KEY_LEN);
 }
 
 /* HMAC-SM3(master, label) into 'out_len' bytes of 'out'. */

@@ -2,8 +2,10 @@
 #include "internal.h"
 
 #include "core/alloc.h"
+#include "core/hex.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +170,6 @@ out:
 enum dub_err dub_crypto_blind(const struct dub_crypto_keyring *ring, const void *data,
                               size_t len, char out_hex[DUB_CRYPTO_BLIND_HEX_LEN])
 {
-  static const char digits[] = "0123456789abcdef";
   unsigned char mac[CRYPTO_TAG_LEN];
   out_hex[0] = '\0';
   if(!ring->nkeys || (len && !data))
@@ -178,10 +179,17 @@ enum dub_err dub_crypto_blind(const struct dub_crypto_keyring *ring, const void 
   enum dub_err rc = crypto_hmac(ring, key->blind, sizeof key->blind, &part, 1, mac);
   if(rc)
     return rc;
-  for(size_t i = 0; i < CRYPTO_TAG_LEN; i++) {
-    out_hex[2 * i] = digits[mac[i] >> 4];
-    out_hex[2 * i + 1] = digits[mac[i] & 15];
-  }
-  out_hex[2 * CRYPTO_TAG_LEN] = '\0';
+  dub_hex_encode(mac, CRYPTO_TAG_LEN, out_hex);
   return DUB_OK;
+}
+
+void dub_crypto_sha256_hex(const void *data, size_t len,
+                           char out_hex[DUB_CRYPTO_SHA256_HEX_LEN])
+{
+  unsigned char md[32];
+  unsigned int n = 0;
+  /* EVP_Digest fails only when it cannot allocate; our allocations cannot fail. */
+  if(!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL))
+    abort();
+  dub_hex_encode(md, sizeof md, out_hex);
 }

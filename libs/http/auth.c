@@ -2,6 +2,7 @@
 #include "http/auth.h"
 
 #include "core/alloc.h"
+#include "core/hex.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -45,28 +46,9 @@ static void free_set(struct dub_auth *auth)
   free(auth);
 }
 
-static int hex_value(char c)
-{
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static bool parse_hash(const char *hex, unsigned char out[HASH_LEN])
 {
-  if(strlen(hex) != 2 * HASH_LEN)
-    return false;
-  for(size_t i = 0; i < HASH_LEN; i++) {
-    int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if(hi < 0 || lo < 0)
-      return false;
-    out[i] = (unsigned char)(hi << 4 | lo);
-  }
-  return true;
+  return dub_hex_decode(hex, strlen(hex), out, HASH_LEN);
 }
 
 /* Copies an array of strings; false when 'arr' is present but not an array of

@@ -2,6 +2,7 @@
  * request pipeline (percent-decoding, media types, request ids, bearer tokens). */
 #include "http/internal.h"
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 
@@ -125,25 +126,14 @@ void route_table_release(struct route_table *table)
   table->n = 0;
 }
 
-static int hex_digit(char c)
-{
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 bool percent_decode(const char *s, size_t len, bool plus, bool strict, char **out)
 {
   char *d = dub_xmalloc(len + 1);
   size_t o = 0;
   for(size_t i = 0; i < len; i++) {
     if(s[i] == '%') {
-      int hi = i + 1 < len ? hex_digit(s[i + 1]) : -1;
-      int lo = i + 2 < len ? hex_digit(s[i + 2]) : -1;
+      int hi = i + 1 < len ? dub_hex_value(s[i + 1]) : -1;
+      int lo = i + 2 < len ? dub_hex_value(s[i + 2]) : -1;
       bool good = hi >= 0 && lo >= 0 && (hi | lo) != 0;
       if(!good && strict) {
         free(d);

@@ -6,6 +6,7 @@
 #include "core/signals.h"
 #include "core/time.h"
 #include "json/json.h"
+#include "kafka/cloudevent.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -320,4 +321,40 @@ enum dub_err dub_runtime_cache_set_json(struct dub_runtime *rt, const char *key,
   enum dub_err rc = dub_cache_command(rt->cache, NULL, 3, argv, NULL);
   free(text);
   return rc;
+}
+
+enum dub_err dub_runtime_reply_cached(struct dub_runtime *rt, const char *key,
+                                      struct dub_http_reply *reply)
+{
+  json_t *doc = NULL;
+  enum dub_err rc = dub_runtime_cache_get_json(rt, key, &doc);
+  if(!rc)
+    dub_http_reply_json(reply, 200, doc);
+  return rc;
+}
+
+enum dub_err dub_case_event_decode(const struct dub_kafka_msg *msg,
+                                   struct dub_case_event *out, char **why)
+{
+  memset(out, 0, sizeof *out);
+  enum dub_err rc = dub_ce_decode(msg, &out->event, why);
+  if(rc)
+    return rc;
+  out->type = dub_json_str(out->event, "type");
+  out->id = dub_json_str(out->event, "id");
+  out->traceparent = dub_json_str(out->event, "traceparent");
+  out->data = json_object_get(out->event, "data");
+  out->case_id = dub_json_str(out->data, "case_id");
+  if(!out->case_id) {
+    *why = dub_xasprintf("%s without data.case_id", out->type);
+    dub_case_event_release(out);
+    return DUB_ERR_SCHEMA;
+  }
+  return DUB_OK;
+}
+
+void dub_case_event_release(struct dub_case_event *ev)
+{
+  json_decref(ev->event);
+  memset(ev, 0, sizeof *ev);
 }

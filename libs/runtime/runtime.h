@@ -91,4 +91,26 @@ enum dub_err dub_runtime_cache_get_json(struct dub_runtime *rt, const char *key,
 enum dub_err dub_runtime_cache_set_json(struct dub_runtime *rt, const char *key,
                                         const json_t *doc);
 
+/* Answers GET of a cached document: 200 with the JSON stored at 'key', or the error
+ * (404 when absent, 503 when Redis does not answer). For handlers of /v1 queries. */
+enum dub_err dub_runtime_reply_cached(struct dub_runtime *rt, const char *key,
+                                      struct dub_http_reply *reply);
+
+/* An event of duban.cases, decoded (structured or binary mode) with the members every
+ * consumer needs. Pointers are borrowed from 'event'. */
+struct dub_case_event {
+  json_t *event;
+  const char *type;
+  const char *id;
+  const char *traceparent; /* NULL when absent */
+  const json_t *data;
+  const char *case_id;
+};
+
+/* Decodes 'msg' into 'out'. DUB_ERR_MALFORMED or DUB_ERR_SCHEMA (no data.case_id) with
+ * *why, so the consumer dead-letters it. Release with dub_case_event_release(). */
+enum dub_err dub_case_event_decode(const struct dub_kafka_msg *msg,
+                                   struct dub_case_event *out, char **why);
+void dub_case_event_release(struct dub_case_event *ev);
+
 #endif

@@ -2,6 +2,7 @@
 #include "schema/internal.h"
 
 #include "core/alloc.h"
+#include "core/hex.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -53,17 +54,6 @@ char *schema_uri_resolve(const char *base, const char *ref)
   return strip_empty_fragment(dub_xasprintf("%.*s%s", (int)dir, base, ref));
 }
 
-static int hex_value(char c)
-{
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 char *schema_uri_unescape(const char *s)
 {
   char *out = dub_xmalloc(strlen(s) + 1);
@@ -73,7 +63,7 @@ char *schema_uri_unescape(const char *s)
       out[n++] = *p;
       continue;
     }
-    int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+    int hi = dub_hex_value(p[1]), lo = hi < 0 ? -1 : dub_hex_value(p[2]);
     if(lo < 0 || (hi == 0 && lo == 0)) {
       free(out);
       return NULL;

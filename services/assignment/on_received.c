@@ -72,19 +72,20 @@ enum dub_err assignment_on_case_event(void *ctx, const struct dub_kafka_msg *msg
                                       char **why)
 {
   struct assignment *a = ctx;
-  json_t *event = NULL, *out = NULL;
+  struct dub_case_event ev;
+  json_t *out = NULL;
   struct dub_config *config = NULL;
   struct assignment_result r = {0};
   char *key = NULL, *id = NULL;
-  enum dub_err rc = dub_ce_decode(msg, &event, why);
+  enum dub_err rc = dub_case_event_decode(msg, &ev, why);
   if(rc)
-    goto out;
-  if(strcmp(dub_json_str(event, "type"), "duban.case.received") != 0)
+    return rc;
+  if(strcmp(ev.type, "duban.case.received") != 0)
     goto out; /* returns and manual reassignment come with the assignment issue */
-  json_t *data = json_object_get(event, "data");
-  const char *case_id = dub_json_str(data, "case_id");
-  if(!case_id || !json_is_object(json_object_get(data, "subject"))) {
-    *why = dub_xstrdup("duban.case.received without case_id or subject");
+  const json_t *data = ev.data;
+  const char *case_id = ev.case_id;
+  if(!json_is_object(json_object_get(data, "subject"))) {
+    *why = dub_xstrdup("duban.case.received without subject");
     rc = DUB_ERR_SCHEMA;
     goto out;
   }
@@ -102,9 +103,8 @@ enum dub_err assignment_on_case_event(void *ctx, const struct dub_kafka_msg *msg
                   id, "source", SOURCE, "type", "duban.case.assigned", "subject", case_id,
                   "time", dub_json_str(adata, "assigned_at"), "datacontenttype",
                   "application/json", "data", adata);
-  json_t *trace = json_object_get(event, "traceparent");
-  if(trace)
-    json_object_set(out, "traceparent", trace);
+  if(ev.traceparent)
+    json_object_set_new(out, "traceparent", json_string(ev.traceparent));
   rc = dub_ce_produce_sync(dub_runtime_producer(a->rt), CASES_TOPIC, case_id, out,
                            PRODUCE_TIMEOUT_MS, NULL, NULL);
   if(rc) {
@@ -118,7 +118,7 @@ enum dub_err assignment_on_case_event(void *ctx, const struct dub_kafka_msg *msg
   if(rc)
     goto out;
   count(a, &r);
-  dub_log_at(DUB_LOG_INFO, case_id, dub_json_str(event, "traceparent"),
+  dub_log_at(DUB_LOG_INFO, case_id, ev.traceparent,
              "assigned to unit %s officer %s by rule %s", r.unit,
              r.officer ? r.officer : "(none: needs manual assignment)",
              r.rule_id ? r.rule_id : "fallback");
@@ -126,7 +126,7 @@ out:
   assignment_result_release(&r);
   dub_config_unref(config);
   json_decref(out);
-  json_decref(event);
+  dub_case_event_release(&ev);
   free(key);
   free(id);
   return rc;

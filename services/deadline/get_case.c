@@ -9,15 +9,10 @@
 static enum dub_err handle(void *ctx, struct dub_http_request *req,
                            struct dub_http_reply *reply)
 {
-  struct dub_runtime *rt = ctx;
-  json_t *doc = NULL;
   char *key = deadline_case_key(dub_http_request_param(req, "case_id"));
-  enum dub_err rc = dub_runtime_cache_get_json(rt, key, &doc);
+  enum dub_err rc = dub_runtime_reply_cached(ctx, key, reply);
   free(key);
-  if(rc)
-    return rc;
-  dub_http_reply_json(reply, 200, doc);
-  return DUB_OK;
+  return rc;
 }
 
 const struct dub_http_route deadline_route_get_case = {

@@ -13,7 +13,7 @@
 #include "runtime/runtime.h"
 #include "schema/schema.h"
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,17 +62,10 @@ static void count(struct intake *in, const char *client, const char *type,
  * safe in a key. */
 static char *dedup_key(const char *source, const char *id)
 {
-  unsigned char md[32];
-  unsigned int n = 0;
-  char hex[65];
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if(!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-     !EVP_DigestUpdate(ctx, source, strlen(source)) || !EVP_DigestUpdate(ctx, "\n", 1) ||
-     !EVP_DigestUpdate(ctx, id, strlen(id)) || !EVP_DigestFinal_ex(ctx, md, &n))
-    abort(); /* SHA-256 fails only without memory */
-  EVP_MD_CTX_free(ctx);
-  for(unsigned i = 0; i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  char hex[DUB_CRYPTO_SHA256_HEX_LEN];
+  char *both = dub_xasprintf("%s\n%s", source, id);
+  dub_crypto_sha256_hex(both, strlen(both), hex);
+  free(both);
   return dub_xasprintf("duban:intake:event:%s", hex);
 }
 

@@ -9,7 +9,6 @@
 #include "core/time.h"
 #include "crypto/crypto.h"
 #include "json/json.h"
-#include "kafka/cloudevent.h"
 #include "runtime/runtime.h"
 
 #include <stdlib.h>
@@ -121,9 +120,10 @@ static char *reporter_phone(struct notification *n, const json_t *data,
   return phone;
 }
 
-static enum dub_err on_received(struct notification *n, const json_t *event,
-                                const json_t *data, const char *case_id)
+static enum dub_err on_received(struct notification *n, const struct dub_case_event *ev)
 {
+  const json_t *data = ev->data;
+  const char *case_id = ev->case_id;
   /* What later messages need, without the reporter. */
   json_t *info =
       json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "title", json_object_get(data, "title"),
@@ -143,7 +143,7 @@ static enum dub_err on_received(struct notification *n, const json_t *event,
   struct dub_config *config = dub_runtime_config(n->rt);
   json_t *vars = json_pack("{s:s}", "case_id", case_id);
   struct notification_msg msg = {.case_id = case_id,
-                                 .cause_id = dub_json_str(event, "id"),
+                                 .cause_id = ev->id,
                                  .channel = "sms",
                                  .recipient_id = "reporter",
                                  .to = phone};
@@ -164,9 +164,11 @@ static json_t *shown(int64_t ms)
   return json_string(text);
 }
 
-static enum dub_err on_assigned(struct notification *n, const json_t *event,
-                                const json_t *data, const char *case_id, char **why)
+static enum dub_err on_assigned(struct notification *n, const struct dub_case_event *ev,
+                                char **why)
 {
+  const json_t *data = ev->data;
+  const char *case_id = ev->case_id;
   const char *officer_id = dub_json_str(data, "officer");
   json_t *info = NULL, *vars = NULL;
   struct dub_config *config = NULL;
@@ -201,15 +203,7 @@ static enum dub_err on_assigned(struct notification *n, const json_t *event,
     goto out;
   }
   struct dub_sla_moments m;
-  int64_t start_ms, received_ms;
-  if(dub_time_parse(dub_json_str(info, "clock_start"), &start_ms, NULL) ||
-     dub_time_parse(dub_json_str(info, "received_at"), &received_ms, NULL)) {
-    *why = dub_xstrdup("stored case has no clock_start");
-    rc = DUB_ERR_INTERNAL;
-    goto out;
-  }
-  rc = dub_sla_compute(config->sla, config->calendar, dub_json_str(info, "severity"),
-                       dub_sla_clock_start(start_ms, received_ms), &m, why);
+  rc = dub_sla_compute_case(config->sla, config->calendar, info, &m, why);
   if(rc)
     goto out;
   const json_t *unit =
@@ -219,7 +213,7 @@ static enum dub_err on_assigned(struct notification *n, const json_t *event,
                    json_object_get(unit, "name"), "accept_by", shown(m.accept_by),
                    "due_at", shown(m.due_at));
   struct notification_msg sms = {.case_id = case_id,
-                                 .cause_id = dub_json_str(event, "id"),
+                                 .cause_id = ev->id,
                                  .channel = "sms",
                                  .recipient_id = officer_id,
                                  .to = dub_json_str(officer, "phone")};
@@ -240,21 +234,14 @@ enum dub_err notification_on_case_event(void *ctx, const struct dub_kafka_msg *m
                                         char **why)
 {
   struct notification *n = ctx;
-  json_t *event = NULL;
-  enum dub_err rc = dub_ce_decode(msg, &event, why);
+  struct dub_case_event ev;
+  enum dub_err rc = dub_case_event_decode(msg, &ev, why);
   if(rc)
     return rc;
-  const char *type = dub_json_str(event, "type");
-  const json_t *data = json_object_get(event, "data");
-  const char *case_id = dub_json_str(data, "case_id");
-  if(!case_id) {
-    *why = dub_xasprintf("%s without data.case_id", type);
-    rc = DUB_ERR_SCHEMA;
-  } else if(strcmp(type, "duban.case.received") == 0) {
-    rc = on_received(n, event, data, case_id);
-  } else if(strcmp(type, "duban.case.assigned") == 0) {
-    rc = on_assigned(n, event, data, case_id, why);
-  }
-  json_decref(event);
+  if(strcmp(ev.type, "duban.case.received") == 0)
+    rc = on_received(n, &ev);
+  else if(strcmp(ev.type, "duban.case.assigned") == 0)
+    rc = on_assigned(n, &ev, why);
+  dub_case_event_release(&ev);
   return rc;
 }

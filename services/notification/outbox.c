@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "crypto/crypto.h"
 #include "json/json.h"
 
 #include <errno.h>
@@ -16,23 +17,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Hex SHA-256 of the idempotency key fields, in 'out' (65 bytes). */
-static void idempotency_key(const struct notification_msg *msg, char out[65])
+/* Hex SHA-256 of the idempotency key fields, in 'out'. */
+static void idempotency_key(const struct notification_msg *msg,
+                            char out[DUB_CRYPTO_SHA256_HEX_LEN])
 {
-  unsigned char md[32];
-  unsigned int len = 0;
+  struct dub_buf fields = DUB_BUF_INIT;
   const char *parts[] = {msg->case_id, msg->cause_id, msg->recipient_id, msg->channel};
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if(!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-    abort();
   for(size_t i = 0; i < 4; i++)
-    if(!EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1))
-      abort();
-  if(!EVP_DigestFinal_ex(ctx, md, &len))
-    abort();
-  EVP_MD_CTX_free(ctx);
-  for(unsigned i = 0; i < 32; i++)
-    snprintf(out + 2 * i, 3, "%02x", md[i]);
+    dub_buf_append(&fields, parts[i], strlen(parts[i]) + 1); /* NUL-separated */
+  dub_crypto_sha256_hex(fields.data, fields.len, out);
+  dub_buf_release(&fields);
 }
 
 static enum dub_err mkdirs(const char *path)
@@ -95,7 +89,7 @@ static char *render_file(const struct notification *n, const struct notification
 enum dub_err notification_outbox_write(struct notification *n,
                                        const struct notification_msg *msg, bool *written)
 {
-  char key[65];
+  char key[DUB_CRYPTO_SHA256_HEX_LEN];
   enum dub_err rc = DUB_OK;
   char *dir = NULL, *path = NULL, *tmp = NULL, *text = NULL;
   *written = false;

@@ -2,6 +2,7 @@
 #include "core/alloc.h"
 #include "core/env.h"
 #include "core/err.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/time.h"
 
@@ -307,6 +308,23 @@ static void test_log_lines(void **state)
   assert_false(dub_log_level_parse("INFO", &lvl));
 }
 
+static void test_hex(void **state)
+{
+  (void)state;
+  unsigned char out[4];
+  char text[9];
+  assert_true(dub_hex_decode("00fFa9", 6, out, 3));
+  assert_int_equal(out[0], 0x00);
+  assert_int_equal(out[1], 0xff);
+  assert_int_equal(out[2], 0xa9);
+  assert_false(dub_hex_decode("00f", 3, out, 2));  /* odd length */
+  assert_false(dub_hex_decode("0g", 2, out, 1));   /* not a digit */
+  assert_false(dub_hex_decode("0011", 4, out, 1)); /* length must match exactly */
+  assert_int_equal(dub_hex_value('G'), -1);
+  dub_hex_encode((const unsigned char[]){0xde, 0xad, 0x01, 0x10}, 4, text);
+  assert_string_equal(text, "dead0110");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -318,6 +336,7 @@ int main(void)
       cmocka_unit_test(test_time_rfc3339),
       cmocka_unit_test(test_dates),
       cmocka_unit_test(test_log_lines),
+      cmocka_unit_test(test_hex),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

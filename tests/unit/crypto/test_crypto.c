@@ -69,6 +69,19 @@ static void sm3_hex(const void *data, size_t len, char hex[65])
 }
 
 /* SM3 (GB/T 32905-2016, appendix A). */
+/* FIPS 180-2 vectors. */
+static void test_sha256_hex(void **state)
+{
+  (void)state;
+  char hex[DUB_CRYPTO_SHA256_HEX_LEN];
+  dub_crypto_sha256_hex("abc", 3, hex);
+  assert_string_equal(hex,
+                      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  dub_crypto_sha256_hex("", 0, hex);
+  assert_string_equal(hex,
+                      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 static void test_sm3_vectors(void **state)
 {
   (void)state;
@@ -456,11 +469,11 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sm4_vector), cmocka_unit_test(test_sm3_vectors),
-      cmocka_unit_test(test_round_trip), cmocka_unit_test(test_random_iv),
-      cmocka_unit_test(test_tampering),  cmocka_unit_test(test_key_ids),
-      cmocka_unit_test(test_rotation),   cmocka_unit_test(test_spec),
-      cmocka_unit_test(test_bad_keys),   cmocka_unit_test(test_malformed),
-      cmocka_unit_test(test_blind),
+      cmocka_unit_test(test_sha256_hex), cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_random_iv),  cmocka_unit_test(test_tampering),
+      cmocka_unit_test(test_key_ids),    cmocka_unit_test(test_rotation),
+      cmocka_unit_test(test_spec),       cmocka_unit_test(test_bad_keys),
+      cmocka_unit_test(test_malformed),  cmocka_unit_test(test_blind),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
