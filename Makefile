@@ -8,13 +8,14 @@ BUILD := build
 BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
 
-.PHONY: help deps build build-asan unit contract system test run up down bench \
-	configure configure-asan shellcheck
+.PHONY: help deps lint build build-asan unit contract system test run up down bench \
+	configure configure-asan
 
 help:
 	@echo 'make deps        install missing packages and the Kafka jars (deploy/local/setup.sh)'
 	@echo 'make build       configure once and build into $(BUILD)/'
 	@echo 'make build-asan  the same with ASan and UBSan into $(BUILD_ASAN)/'
+	@echo 'make lint        cppcheck on libs/ and services/, shellcheck on the scripts'
 	@echo 'make unit        unit tests in both builds (ctest -L unit)'
 	@echo 'make contract    schema and configuration contract tests (tests/contract)'
 	@echo 'make system      system tests against a real local stack, normal and ASan builds'
@@ -50,7 +51,13 @@ system: build build-asan
 	DUBAN_BUILD_DIR=$(BUILD) $(PYTHON) -m pytest -q tests/system
 	DUBAN_BUILD_DIR=$(BUILD_ASAN) $(PYTHON) -m pytest -q tests/system
 
-test: deps build build-asan unit contract system
+# Static analysis of the C code; warnings fail the build like compiler warnings do.
+lint: deps
+	cppcheck --quiet --enable=warning,portability,performance --std=c11 --inline-suppr \
+		-I libs --suppress=missingIncludeSystem --error-exitcode=1 -j2 libs services
+	shellcheck deploy/local/*.sh .ci/run tests/bench/http.sh
+
+test: deps lint build build-asan unit contract system
 
 run: build
 	$(STACK) run
@@ -64,5 +71,3 @@ down:
 bench: build
 	tests/bench/http.sh $(BUILD)
 
-shellcheck:
-	shellcheck deploy/local/*.sh .ci/run

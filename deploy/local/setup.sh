@@ -14,7 +14,7 @@ PACKAGES=(
 	# local stack
 	redis-server redis-tools kcat openjdk-17-jre-headless maven curl ca-certificates
 	# tests and benchmarks
-	json-schema-test-suite wrk hyperfine python3-aiosmtpd
+	json-schema-test-suite wrk hyperfine python3-aiosmtpd cppcheck shellcheck
 	python3-jsonschema python3-pytest python3-requests
 )
 

@@ -20,8 +20,9 @@ command -v wrk >/dev/null || { echo "http.sh: wrk is not installed" >&2; exit 1;
 raw_pid=
 dub_pid=
 cleanup() {
-  [ -n "$raw_pid" ] && kill "$raw_pid" 2>/dev/null || true
-  [ -n "$dub_pid" ] && kill "$dub_pid" 2>/dev/null || true
+  for pid in $raw_pid $dub_pid; do
+    kill "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
