@@ -11,6 +11,7 @@ struct dub_runtime;
 struct dub_schema;
 struct dub_crypto_keyring;
 struct dub_http_route;
+struct dub_kafka_msg;
 
 /* Intake's own environment (the common one is the runtime's). */
 struct intake_conf {
@@ -41,7 +42,12 @@ void intake_close(struct intake *in);
 /* The schema for an inbound type, or NULL when intake does not take that type. */
 const struct intake_type *intake_type_find(const struct intake *in, const char *type);
 
+/* on_inbound.c: the handler of duban.inbound. */
+enum dub_err intake_on_inbound(void *ctx, const struct dub_kafka_msg *msg, char **why);
+
 /* post_events.c: POST /v1/events. */
 extern const struct dub_http_route intake_route_post_events;
+/* get_event.c: GET /v1/events/{source}/{id}. */
+extern const struct dub_http_route intake_route_get_event;
 
 #endif

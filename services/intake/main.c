@@ -15,13 +15,18 @@ int main(void)
   struct dub_runtime_env env = {0};
   char *why = NULL;
   int code = 1;
-  const struct dub_http_route routes[] = {intake_route_post_events};
+  const struct dub_http_route routes[] = {intake_route_post_events,
+                                          intake_route_get_event};
+  const char *const topics[] = {"duban.inbound"};
   const struct dub_runtime_spec spec = {
       .service = "intake",
       .default_port = 8081,
       .config_parts = 0, /* clients.json only */
       .routes = routes,
       .nroutes = sizeof routes / sizeof routes[0],
+      .topics = topics,
+      .ntopics = 1,
+      .handler = intake_on_inbound,
       .ctx = &in,
   };
 
