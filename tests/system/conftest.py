@@ -73,6 +73,37 @@ class Stack:
              "-f", "%k\t%h\t%s\n"], capture_output=True, timeout=60, check=True)
         return out.stdout
 
+    def produce(self, topic, value, key="k", headers=()):
+        """Writes one record with kcat: value bytes, key, [(name, value)] headers."""
+        args = ["kcat", "-P", "-b", f"127.0.0.1:{PORTS['kafka']}", "-t", topic, "-k", key]
+        for name, val in headers:
+            args += ["-H", f"{name}={val}"]
+        data = value if isinstance(value, bytes) else value.encode()
+        subprocess.run(args, input=data, check=True, timeout=30)
+
+    def redis(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(PORTS["redis"]), *args],
+                             capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip()
+
+    def kill(self, service, sig):
+        pid = self.pid(service)
+        os.kill(pid, sig)
+        until = time.monotonic() + 15
+        while time.monotonic() < until:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{service} (pid {pid}) did not exit")
+
+    def start_missing(self):
+        """Starts the services that are not running and waits until all are ready."""
+        up = subprocess.run([STACK, "up"], env=self.env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+
     def outbox_files(self):
         found = []
         for base, _, files in os.walk(self.outbox):
