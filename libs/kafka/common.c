@@ -104,3 +104,38 @@ char *kafka_base64(const void *buf, size_t len, size_t *out_len)
   *out_len = o;
   return out;
 }
+
+void kafka_msg_view(rd_kafka_message_t *rkm, struct dub_kafka_msg *msg,
+                    struct dub_kafka_header **headers, size_t *cap)
+{
+  rd_kafka_headers_t *hdrs = NULL;
+  *msg = (struct dub_kafka_msg){
+      .topic = rd_kafka_topic_name(rkm->rkt),
+      .partition = rkm->partition,
+      .offset = rkm->offset,
+      .key = rkm->key,
+      .key_len = rkm->key ? rkm->key_len : 0,
+      .value = rkm->payload,
+      .value_len = rkm->payload ? rkm->len : 0,
+      .timestamp_ms = rd_kafka_message_timestamp(rkm, NULL),
+  };
+  if(rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
+    return;
+  size_t n = rd_kafka_header_cnt(hdrs);
+  if(n > *cap) {
+    *headers = dub_xrealloc(*headers, n * sizeof **headers);
+    *cap = n;
+  }
+  size_t i = 0;
+  const char *name;
+  const void *value;
+  size_t size;
+  while(i < n && !rd_kafka_header_get_all(hdrs, i, &name, &value, &size)) {
+    (*headers)[i].name = name;
+    (*headers)[i].value = value;
+    (*headers)[i].len = value ? size : 0;
+    i++;
+  }
+  msg->headers = i ? *headers : NULL;
+  msg->header_count = i;
+}

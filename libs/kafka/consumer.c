@@ -220,29 +220,6 @@ bool dub_kafka_consumer_fatal(const struct dub_kafka_consumer *consumer)
 }
 
 /* Points consumer->headers at the message's headers (borrowed from rkm). */
-static size_t load_headers(struct dub_kafka_consumer *consumer, rd_kafka_message_t *rkm)
-{
-  rd_kafka_headers_t *hdrs = NULL;
-  if(rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
-    return 0;
-  size_t n = rd_kafka_header_cnt(hdrs);
-  if(n > consumer->header_cap) {
-    consumer->headers = dub_xrealloc(consumer->headers, n * sizeof *consumer->headers);
-    consumer->header_cap = n;
-  }
-  size_t i = 0;
-  const char *name;
-  const void *value;
-  size_t size;
-  while(i < n && !rd_kafka_header_get_all(hdrs, i, &name, &value, &size)) {
-    consumer->headers[i].name = name;
-    consumer->headers[i].value = value;
-    consumer->headers[i].len = value ? size : 0;
-    i++;
-  }
-  return i;
-}
-
 static void store_offset(struct dub_kafka_consumer *consumer,
                          const struct dub_kafka_msg *msg)
 {
@@ -288,18 +265,8 @@ static enum dub_kafka_outcome handle(struct dub_kafka_consumer *consumer,
 {
   enum dub_kafka_outcome outcome;
   char *why = NULL;
-  struct dub_kafka_msg msg = {
-      .topic = rd_kafka_topic_name(rkm->rkt),
-      .partition = rkm->partition,
-      .offset = rkm->offset,
-      .key = rkm->key,
-      .key_len = rkm->key ? rkm->key_len : 0,
-      .value = rkm->payload,
-      .value_len = rkm->payload ? rkm->len : 0,
-      .timestamp_ms = rd_kafka_message_timestamp(rkm, NULL),
-  };
-  msg.header_count = load_headers(consumer, rkm);
-  msg.headers = msg.header_count ? consumer->headers : NULL;
+  struct dub_kafka_msg msg;
+  kafka_msg_view(rkm, &msg, &consumer->headers, &consumer->header_cap);
 
   enum dub_err rc = consumer->handler(consumer->ctx, &msg, &why);
   if(!rc) {

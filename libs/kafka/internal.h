@@ -29,4 +29,9 @@ int kafka_producer_delivery_timeout(const struct dub_kafka_producer *producer);
  * free(). */
 char *kafka_base64(const void *buf, size_t len, size_t *out_len);
 
+/* Fills 'msg' with a view of 'rkm' (borrowed from it); header entries go in *headers,
+ * grown as needed (*cap entries; free with free()). */
+void kafka_msg_view(rd_kafka_message_t *rkm, struct dub_kafka_msg *msg,
+                    struct dub_kafka_header **headers, size_t *cap);
+
 #endif

@@ -213,4 +213,43 @@ enum dub_err dub_kafka_consumer_close(struct dub_kafka_consumer *consumer);
 /* Closes if not yet closed, then frees. NULL is a no-op. */
 void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer);
 
+/* ---- reader ------------------------------------------------------------------------ */
+
+/* Reads every partition of one topic without a consumer group, from offsets the caller
+ * keeps: for rebuilding derived state from a whole topic. One thread uses it. */
+struct dub_kafka_reader;
+
+/* Start from the first offset a partition still holds. */
+#define DUB_KAFKA_OFFSET_BEGINNING (-2)
+
+/* Connects, learns the topic's partitions (bounded by timeout_ms) and reads nothing yet.
+ * DUB_ERR_UNAVAILABLE when the metadata cannot be had, DUB_ERR_NOT_FOUND for an unknown
+ * topic, DUB_ERR_CONFIG with *why for a bad property. Returns a new object; free with
+ * dub_kafka_reader_free(). */
+enum dub_err dub_kafka_reader_new(const char *brokers, const char *topic, int timeout_ms,
+                                  struct dub_kafka_reader **reader, char **why);
+void dub_kafka_reader_free(struct dub_kafka_reader *reader);
+
+/* Number of partitions of the topic. */
+int32_t dub_kafka_reader_partitions(const struct dub_kafka_reader *reader);
+
+/* (Re)starts reading partition i at offsets[i] (DUB_KAFKA_OFFSET_BEGINNING allowed), for
+ * every partition. */
+enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
+                                    const int64_t *offsets);
+
+/* Waits up to timeout_ms for one message. DUB_OK with *msg set (borrowed until the next
+ * call), DUB_OK with *msg NULL when none came, DUB_ERR_UNAVAILABLE on a fatal error. */
+enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_ms,
+                                   const struct dub_kafka_msg **msg);
+
+/* The next offset to read of partition i: the one after the last message polled, or the
+ * start offset (DUB_KAFKA_OFFSET_BEGINNING when nothing was read since the start). */
+int64_t dub_kafka_reader_position(const struct dub_kafka_reader *reader, int32_t i);
+
+/* Whether every partition has been read to its current end (asks the broker for the
+ * high watermarks, bounded by timeout_ms). DUB_ERR_UNAVAILABLE when it cannot tell. */
+enum dub_err dub_kafka_reader_caught_up(struct dub_kafka_reader *reader, int timeout_ms,
+                                        bool *caught_up);
+
 #endif

@@ -92,7 +92,7 @@ static bool ready(void *ctx, char **reason)
     *reason = dub_xstrdup("redis is not reachable");
     return false;
   }
-  return true;
+  return !rt->spec->ready || rt->spec->ready(rt->spec->ctx, reason);
 }
 
 static enum dub_err build_auth(struct dub_runtime *rt, struct dub_auth **out, char **why)

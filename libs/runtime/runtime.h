@@ -40,6 +40,9 @@ struct dub_runtime_spec {
   size_t ntopics;
   dub_kafka_handler_fn handler;
   dub_kafka_rebalance_fn rebalance;
+  /* Readiness beyond Kafka and Redis (NULL = none): false with a new *reason while the
+   * service cannot do its work. Runs on an HTTP server thread. */
+  bool (*ready)(void *ctx, char **reason);
   /* Passed to the Kafka handler and rebalance callback. HTTP handlers receive the
    * runtime as their ctx instead: they get this back with dub_runtime_service(). */
   void *ctx;

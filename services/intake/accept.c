@@ -1,4 +1,5 @@
-/* accept.c - one inbound event from validation to its acknowledged write on duban.cases. */
+/* accept.c - one inbound event from validation to its acknowledged write on duban.cases.
+ */
 #include "accept.h"
 #include "caseid.h"
 #include "intake.h"
@@ -85,10 +86,11 @@ static void count(struct intake *in, const char *client, const char *type,
   char *c = dub_metrics_label_escape(client ? client : "");
   char *t = dub_metrics_label_escape(type ? type : "");
   char *labels = dub_xasprintf("client=\"%s\",type=\"%s\",status=\"%s\"", c, t, status);
-  dub_metrics_counter_add(dub_runtime_metrics(in->rt), "duban_intake_events_total",
-                          "Inbound events by client, type and outcome (accepted, duplicate "
-                          "or the error code).",
-                          labels, 1);
+  dub_metrics_counter_add(
+      dub_runtime_metrics(in->rt), "duban_intake_events_total",
+      "Inbound events by client, type and outcome (accepted, duplicate "
+      "or the error code).",
+      labels, 1);
   free(labels);
   free(t);
   free(c);
@@ -103,7 +105,8 @@ static void settle(struct intake *in, const char *client, const char *type,
   intake_result_release(r);
 }
 
-static void reject(struct intake_result *r, enum dub_err err, char *message, json_t *details)
+static void reject(struct intake_result *r, enum dub_err err, char *message,
+                   json_t *details)
 {
   r->err = err;
   r->message = message;
@@ -193,9 +196,10 @@ static enum dub_err seal_reporter(struct intake *in, json_t *data, const char *c
   return rc;
 }
 
-/* Builds duban.case.received for a new problem. Returns a new event, or NULL with *err. */
-static json_t *received_event(struct intake *in, const json_t *inbound, const char *case_id,
-                              enum dub_err *err)
+/* Builds duban.case.received for a new problem. Returns a new event, or NULL with *err.
+ */
+static json_t *received_event(struct intake *in, const json_t *inbound,
+                              const char *case_id, enum dub_err *err)
 {
   char now[DUB_TIME_LEN], start[DUB_TIME_LEN];
   int64_t received_ms = dub_time_now_ms(), reported_ms = -1;
@@ -217,8 +221,9 @@ static json_t *received_event(struct intake *in, const json_t *inbound, const ch
   json_object_set_new(data, "received_at", json_string(now));
   json_object_set_new(data, "clock_start", json_string(start));
   json_object_set_new(data, "origin",
-                      json_pack("{s:O, s:O}", "source", json_object_get(inbound, "source"),
-                                "id", json_object_get(inbound, "id")));
+                      json_pack("{s:O, s:O}", "source",
+                                json_object_get(inbound, "source"), "id",
+                                json_object_get(inbound, "id")));
   json_t *errors = NULL;
   if(dub_schema_validate(in->received, data, &errors)) {
     char *text = dub_json_dump(errors);
@@ -257,22 +262,49 @@ static enum dub_err lookup(struct intake *in, const char *key, char **value)
 
 /* Claims the event's key for this writer. DUB_OK when claimed; otherwise *r says why
  * not: a duplicate (with the first case id), 409 while another writer holds the claim,
- * or 503 when Redis does not answer. */
+ * or 503 when Redis does not answer or the deduplication index is incomplete. */
 static enum dub_err claim(struct intake *in, const char *key, const char *case_id,
                           struct intake_result *r)
 {
   struct dub_cache *cache = dub_runtime_cache(in->rt);
-  struct dub_cache_reply *reply = NULL;
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
   char *pending = dub_xasprintf("{\"status\":\"pending\",\"case_id\":\"%s\"}", case_id);
-  const char *set[] = {"SET", key, pending, "NX", "PX", CLAIM_TTL_MS};
-  char *known = NULL;
+  char *known = NULL, *why = NULL;
   json_t *rec = NULL;
-  char *why = NULL;
-  enum dub_err rc = dub_cache_command(cache, &reply, 6, set, NULL);
-  if(rc)
+  enum dub_err rc = DUB_ERR_UNAVAILABLE;
+  if(!intake_index_ready(in)) {
+    reject(r, DUB_ERR_UNAVAILABLE,
+           dub_xstrdup("rebuilding the deduplication index from duban.cases; retry"),
+           NULL);
+    goto out;
+  }
+  /* The index key and the claim in one round trip: if Redis lost the index since it was
+   * last looked at, a duplicate could pass the claim unseen. */
+  const char *exists[] = {"EXISTS", INTAKE_INDEX_KEY};
+  const char *set[] = {"SET", key, pending, "NX", "PX", CLAIM_TTL_MS};
+  dub_cache_pipeline_add(p, 2, exists, NULL);
+  dub_cache_pipeline_add(p, 6, set, NULL);
+  if(dub_cache_pipeline_exec(cache, p, &replies))
     goto unavailable;
-  if(reply->type == DUB_CACHE_STATUS)
-    goto out; /* claimed */
+  bool index_ok = replies[0]->type == DUB_CACHE_INT && replies[0]->integer == 1;
+  bool claimed = replies[1]->type == DUB_CACHE_STATUS;
+  dub_cache_replies_free(replies, 2);
+  if(!index_ok) {
+    if(claimed) {
+      const char *del[] = {"DEL", key};
+      dub_cache_command(cache, NULL, 2, del, NULL);
+    }
+    intake_index_rebuild(in);
+    reject(r, DUB_ERR_UNAVAILABLE,
+           dub_xstrdup("rebuilding the deduplication index from duban.cases; retry"),
+           NULL);
+    goto out;
+  }
+  if(claimed) {
+    rc = DUB_OK;
+    goto out;
+  }
   if(lookup(in, key, &known))
     goto unavailable;
   if(known && dub_json_parse(known, strlen(known), &rec, &why) == DUB_OK) {
@@ -293,11 +325,9 @@ static enum dub_err claim(struct intake *in, const char *key, const char *case_i
     }
   }
   /* Absent again, or an earlier rejection: this writer takes it. */
-  {
-    const char *take[] = {"SET", key, pending, "PX", CLAIM_TTL_MS};
-    if(dub_cache_command(cache, NULL, 5, take, NULL))
-      goto unavailable;
-  }
+  const char *take[] = {"SET", key, pending, "PX", CLAIM_TTL_MS};
+  if(dub_cache_command(cache, NULL, 5, take, NULL))
+    goto unavailable;
   rc = DUB_OK;
   goto out;
 unavailable:
@@ -307,7 +337,7 @@ out:
   free(why);
   json_decref(rec);
   free(known);
-  dub_cache_reply_free(reply);
+  dub_cache_pipeline_free(p);
   free(pending);
   return rc;
 }
@@ -339,8 +369,8 @@ static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t
      * up from duban.cases if these writes are lost). */
     char now[DUB_TIME_LEN];
     dub_time_format(dub_time_now_ms(), DUB_SHANGHAI_OFFSET_MIN, now);
-    char *rec = dub_xasprintf("{\"status\":\"accepted\",\"case_id\":\"%s\",\"time\":\"%s\"}",
-                              j->case_id, now);
+    char *rec = dub_xasprintf(
+        "{\"status\":\"accepted\",\"case_id\":\"%s\",\"time\":\"%s\"}", j->case_id, now);
     const char *set[] = {"SET", j->key, rec, "EX", ACCEPTED_TTL};
     if(dub_cache_command(cache, NULL, 5, set, NULL))
       dub_log_at(DUB_LOG_WARN, j->case_id, NULL, "could not record the accepted event");
@@ -367,8 +397,8 @@ void intake_accept(struct intake *in, const json_t *event,
   struct job *j = NULL;
 
   if(dub_schema_validate(in->envelope, event, &errors)) {
-    reject(&r, DUB_ERR_SCHEMA, dub_xstrdup("the event envelope does not match the schema"),
-           errors);
+    reject(&r, DUB_ERR_SCHEMA,
+           dub_xstrdup("the event envelope does not match the schema"), errors);
     goto settle;
   }
   const char *source = dub_json_str(event, "source");
@@ -431,14 +461,15 @@ void intake_accept(struct intake *in, const json_t *event,
     goto settle; /* duplicate, in flight elsewhere, or Redis down */
 
   enum dub_err err = DUB_OK;
-  out = reported ? received_event(in, event, j->case_id, &err) : json_incref((json_t *)event);
+  out = reported ? received_event(in, event, j->case_id, &err)
+                 : json_incref((json_t *)event);
   if(err) {
     reject(&r, err, NULL, NULL);
     goto unclaim;
   }
   j->started_ms = dub_time_mono_ms();
-  err = dub_ce_produce(dub_runtime_producer(in->rt), CASES_TOPIC, j->case_id, out, delivered,
-                       j);
+  err = dub_ce_produce(dub_runtime_producer(in->rt), CASES_TOPIC, j->case_id, out,
+                       delivered, j);
   json_decref(out);
   if(err) {
     reject(&r, err == DUB_ERR_MALFORMED ? DUB_ERR_INTERNAL : DUB_ERR_UNAVAILABLE,
@@ -446,7 +477,7 @@ void intake_accept(struct intake *in, const json_t *event,
     goto unclaim;
   }
   return; /* delivered() settles it */
-unclaim: {
+unclaim : {
   const char *del[] = {"DEL", j->key};
   dub_cache_command(dub_runtime_cache(in->rt), NULL, 2, del, NULL);
 }

@@ -27,6 +27,12 @@ struct intake_type {
 
 #define INTAKE_NTYPES 10
 
+/* The Redis hash holding the index's checkpoint; while it is absent the index is being
+ * built and intake accepts nothing (it could not recognise a duplicate). */
+#define INTAKE_INDEX_KEY "duban:intake:index"
+
+struct intake_index;
+
 struct intake {
   struct dub_runtime *rt;
   struct intake_conf conf;
@@ -34,6 +40,7 @@ struct intake {
   struct dub_schema *envelope; /* schemas/cloudevent.json */
   struct dub_schema *received; /* schemas/events/duban.case.received.json */
   struct intake_type types[INTAKE_NTYPES];
+  struct intake_index *index;
 };
 
 /* config.c: reads intake's environment and opens its keys and schemas. */
@@ -41,6 +48,14 @@ enum dub_err intake_open(struct intake *in, const char *schema_dir, char **why);
 void intake_close(struct intake *in);
 /* The schema for an inbound type, or NULL when intake does not take that type. */
 const struct intake_type *intake_type_find(const struct intake *in, const char *type);
+
+/* index.c: the deduplication index, rebuilt from duban.cases by a background thread. */
+enum dub_err intake_index_start(struct intake *in, char **why);
+void intake_index_stop(struct intake *in);
+/* True once the index has caught up with duban.cases since it last (re)started. */
+bool intake_index_ready(struct intake *in);
+/* Asks the index to start over from the beginning (Redis lost it). */
+void intake_index_rebuild(struct intake *in);
 
 /* on_inbound.c: the handler of duban.inbound. */
 enum dub_err intake_on_inbound(void *ctx, const struct dub_kafka_msg *msg, char **why);

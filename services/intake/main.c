@@ -9,6 +9,15 @@
 
 #include <stdlib.h>
 
+/* Runs on an HTTP server thread. */
+static bool ready(void *ctx, char **reason)
+{
+  if(intake_index_ready(ctx))
+    return true;
+  *reason = dub_xstrdup("rebuilding the deduplication index from duban.cases");
+  return false;
+}
+
 int main(void)
 {
   struct intake in = {0};
@@ -27,19 +36,21 @@ int main(void)
       .topics = topics,
       .ntopics = 1,
       .handler = intake_on_inbound,
+      .ready = ready,
       .ctx = &in,
   };
 
   dub_signals_install();
   dub_log_setup("intake", DUB_LOG_INFO);
   if(dub_runtime_env_load(&spec, &env, &why) || intake_open(&in, env.schema_dir, &why) ||
-     dub_runtime_open(&spec, &env, &in.rt, &why)) {
+     dub_runtime_open(&spec, &env, &in.rt, &why) || intake_index_start(&in, &why)) {
     dub_log_fatal("cannot start: %s", why ? why : "unknown error");
     goto out;
   }
   code = dub_runtime_run(in.rt);
 out:
   free(why);
+  intake_index_stop(&in);
   dub_runtime_close(in.rt);
   intake_close(&in);
   dub_runtime_env_release(&env);

@@ -58,8 +58,8 @@ static void item_done(void *opaque, struct intake_result *r)
 {
   struct batch_item *item = opaque;
   struct batch *b = item->batch;
-  json_t *res = json_pack("{s:I, s:s?}", "index", (json_int_t)item->index, "id",
-                          item->event_id);
+  json_t *res =
+      json_pack("{s:I, s:s?}", "index", (json_int_t)item->index, "id", item->event_id);
   if(r->err) {
     json_object_set_new(res, "status", json_string("rejected"));
     json_t *body = intake_result_json(r, item->event_id);
@@ -67,7 +67,8 @@ static void item_done(void *opaque, struct intake_result *r)
     json_decref(body);
   } else {
     json_object_set_new(res, "case_id", json_string(r->case_id));
-    json_object_set_new(res, "status", json_string(r->duplicate ? "duplicate" : "accepted"));
+    json_object_set_new(res, "status",
+                        json_string(r->duplicate ? "duplicate" : "accepted"));
   }
   pthread_mutex_lock(&b->lock);
   json_array_set_new(b->results, item->index, res);
@@ -92,7 +93,8 @@ static enum dub_err post_batch(struct intake *in, struct dub_http_request *req,
     return DUB_OK;
   }
   if(n == 0 || n > BATCH_MAX_EVENTS) {
-    char *msg = dub_xasprintf("a batch holds 1 to %d events, not %zu", BATCH_MAX_EVENTS, n);
+    char *msg =
+        dub_xasprintf("a batch holds 1 to %d events, not %zu", BATCH_MAX_EVENTS, n);
     dub_http_reply_error(reply, n ? DUB_ERR_TOO_LARGE : DUB_ERR_SCHEMA, msg, NULL);
     free(msg);
     return DUB_OK;
@@ -136,8 +138,10 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   const char *body = dub_http_request_body(req, &len);
   bool batch = is_batch(req);
   if(!batch && len > SINGLE_MAX_BODY) {
-    dub_http_reply_error(reply, DUB_ERR_TOO_LARGE, "a single event is at most 1 MiB; send "
-                         "larger sets as a batch", NULL);
+    dub_http_reply_error(reply, DUB_ERR_TOO_LARGE,
+                         "a single event is at most 1 MiB; send "
+                         "larger sets as a batch",
+                         NULL);
     return DUB_OK;
   }
   if(dub_json_parse(body, len, &event, &why)) {

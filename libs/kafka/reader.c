@@ -1,0 +1,189 @@
+/* reader.c - every partition of a topic, read without a consumer group. */
+#include "kafka/internal.h"
+#include "kafka/kafka.h"
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct dub_kafka_reader {
+  rd_kafka_t *rk;
+  char *topic;
+  int32_t npartitions;
+  int64_t *position; /* next offset per partition */
+  rd_kafka_message_t *last;
+  struct dub_kafka_msg msg;
+  struct dub_kafka_header *headers;
+  size_t header_cap;
+};
+
+static enum dub_err count_partitions(struct dub_kafka_reader *r, int timeout_ms)
+{
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, r->topic, NULL);
+  if(!rkt)
+    return DUB_ERR_INTERNAL;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(r->rk, 0, rkt, &md, timeout_ms);
+  rd_kafka_topic_destroy(rkt);
+  if(err)
+    return DUB_ERR_UNAVAILABLE;
+  enum dub_err rc = DUB_OK;
+  if(md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0)
+    rc = DUB_ERR_NOT_FOUND;
+  else
+    r->npartitions = md->topics[0].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  return rc;
+}
+
+enum dub_err dub_kafka_reader_new(const char *brokers, const char *topic, int timeout_ms,
+                                  struct dub_kafka_reader **reader, char **why)
+{
+  enum dub_err rc;
+  char errstr[512];
+  struct dub_kafka_reader *r = dub_xcalloc(1, sizeof *r);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  *reader = NULL;
+  *why = NULL;
+  r->topic = dub_xstrdup(topic);
+  rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+  rc = kafka_conf_set(conf, "bootstrap.servers", brokers, why);
+  /* No group is joined and nothing is committed, but librdkafka 2.0 wants a group id
+   * for an assigned consumer all the same. */
+  if(!rc)
+    rc = kafka_conf_set(conf, "group.id", "duban-reader", why);
+  if(!rc)
+    rc = kafka_conf_set(conf, "enable.auto.commit", "false", why);
+  if(!rc)
+    rc = kafka_conf_set(conf, "enable.auto.offset.store", "false", why);
+  if(!rc)
+    rc = kafka_conf_set(conf, "enable.partition.eof", "false", why);
+  if(!rc)
+    rc = kafka_conf_set(conf, "client.id", "duban-reader", why);
+  if(rc) {
+    rd_kafka_conf_destroy(conf);
+    goto out;
+  }
+  r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if(!r->rk) {
+    rd_kafka_conf_destroy(conf);
+    *why = dub_xasprintf("kafka reader: %s", errstr);
+    rc = DUB_ERR_CONFIG;
+    goto out;
+  }
+  conf = NULL; /* owned by r->rk now */
+  rd_kafka_poll_set_consumer(r->rk);
+  rc = count_partitions(r, timeout_ms);
+  if(rc) {
+    *why = dub_xasprintf("kafka reader: no partitions of topic '%s' (%s)", topic,
+                         dub_err_code(rc));
+    goto out;
+  }
+  r->position = dub_xcalloc((size_t)r->npartitions, sizeof *r->position);
+  for(int32_t i = 0; i < r->npartitions; i++)
+    r->position[i] = DUB_KAFKA_OFFSET_BEGINNING;
+out:
+  if(rc) {
+    dub_kafka_reader_free(r);
+    return rc;
+  }
+  *reader = r;
+  return DUB_OK;
+}
+
+void dub_kafka_reader_free(struct dub_kafka_reader *reader)
+{
+  if(!reader)
+    return;
+  if(reader->last)
+    rd_kafka_message_destroy(reader->last);
+  if(reader->rk) {
+    rd_kafka_assign(reader->rk, NULL);
+    rd_kafka_consumer_close(reader->rk);
+    rd_kafka_destroy(reader->rk);
+  }
+  free(reader->position);
+  free(reader->headers);
+  free(reader->topic);
+  free(reader);
+}
+
+int32_t dub_kafka_reader_partitions(const struct dub_kafka_reader *reader)
+{
+  return reader->npartitions;
+}
+
+enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
+                                    const int64_t *offsets)
+{
+  rd_kafka_topic_partition_list_t *parts =
+      rd_kafka_topic_partition_list_new(reader->npartitions);
+  for(int32_t i = 0; i < reader->npartitions; i++) {
+    int64_t at = offsets[i] < 0 ? RD_KAFKA_OFFSET_BEGINNING : offsets[i];
+    rd_kafka_topic_partition_list_add(parts, reader->topic, i)->offset = at;
+    reader->position[i] = offsets[i] < 0 ? DUB_KAFKA_OFFSET_BEGINNING : offsets[i];
+  }
+  if(reader->last) {
+    rd_kafka_message_destroy(reader->last);
+    reader->last = NULL;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_assign(reader->rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  return err ? kafka_map_err(err) : DUB_OK;
+}
+
+enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_ms,
+                                   const struct dub_kafka_msg **msg)
+{
+  *msg = NULL;
+  if(reader->last) {
+    rd_kafka_message_destroy(reader->last);
+    reader->last = NULL;
+  }
+  rd_kafka_message_t *rkm = rd_kafka_consumer_poll(reader->rk, timeout_ms);
+  if(!rkm)
+    return DUB_OK;
+  if(rkm->err) {
+    enum dub_err rc = DUB_OK;
+    if(rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+      rc = DUB_ERR_UNAVAILABLE;
+    else
+      dub_log_warn("kafka reader: %s", rd_kafka_message_errstr(rkm));
+    rd_kafka_message_destroy(rkm);
+    return rc;
+  }
+  if(rkm->partition >= 0 && rkm->partition < reader->npartitions)
+    reader->position[rkm->partition] = rkm->offset + 1;
+  reader->last = rkm;
+  kafka_msg_view(rkm, &reader->msg, &reader->headers, &reader->header_cap);
+  *msg = &reader->msg;
+  return DUB_OK;
+}
+
+int64_t dub_kafka_reader_position(const struct dub_kafka_reader *reader, int32_t i)
+{
+  return i >= 0 && i < reader->npartitions ? reader->position[i]
+                                           : DUB_KAFKA_OFFSET_BEGINNING;
+}
+
+enum dub_err dub_kafka_reader_caught_up(struct dub_kafka_reader *reader, int timeout_ms,
+                                        bool *caught_up)
+{
+  *caught_up = true;
+  for(int32_t i = 0; i < reader->npartitions; i++) {
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        reader->rk, reader->topic, i, &low, &high, timeout_ms);
+    if(err)
+      return DUB_ERR_UNAVAILABLE;
+    int64_t pos = reader->position[i];
+    /* Nothing read yet: caught up only if the partition holds nothing. */
+    if(pos < 0 ? high > low : pos < high) {
+      *caught_up = false;
+      return DUB_OK;
+    }
+  }
+  return DUB_OK;
+}

@@ -1,0 +1,235 @@
+/* index.c - the deduplication index, rebuilt from duban.cases: every event intake wrote
+ * there is recorded in Redis as accepted, so that deduplication survives a crash between
+ * Kafka's acknowledgement and the Redis write, a restart, and a flushed Redis. A
+ * background thread reads all partitions from a checkpoint kept in Redis; the checkpoint
+ * key doubles as the sign that the index is complete. */
+#include "accept.h"
+#include "intake.h"
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "json/json.h"
+#include "kafka/cloudevent.h"
+#include "kafka/kafka.h"
+#include "runtime/runtime.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CASES_TOPIC "duban.cases"
+#define BATCH 500
+#define CHECKPOINT_MS 1000
+#define ACCEPTED_TTL_S (90LL * 24 * 3600)
+
+struct intake_index {
+  struct intake *in;
+  struct dub_kafka_reader *reader;
+  pthread_t thread;
+  atomic_bool stop;
+  atomic_bool ready;   /* complete: caught up once since the last (re)start */
+  atomic_bool rebuild; /* asked to start over from the beginning */
+  int64_t *committed;  /* positions whose records are in Redis */
+  int64_t checkpoint_at;
+};
+
+/* Adds the records one event of duban.cases implies to 'p'; false when it implies none
+ * (events of other services, or too old to be remembered). */
+static bool index_one(const struct dub_kafka_msg *msg, struct dub_cache_pipeline *p)
+{
+  json_t *event = NULL;
+  char *why = NULL;
+  bool added = false;
+  if(dub_ce_decode(msg, &event, &why)) {
+    free(why);
+    return false;
+  }
+  const char *type = dub_json_str(event, "type");
+  const char *source = dub_json_str(event, "source");
+  const json_t *data = json_object_get(event, "data");
+  const char *case_id = dub_json_str(data, "case_id");
+  const char *src = NULL, *id = NULL;
+  if(type && strcmp(type, "duban.case.received") == 0) {
+    src = dub_json_str(json_object_get(data, "origin"), "source");
+    id = dub_json_str(json_object_get(data, "origin"), "id");
+  } else if(source && strncmp(source, "/duban/", 7) != 0) {
+    src = source; /* a publisher's action, passed through unchanged */
+    id = dub_json_str(event, "id");
+  }
+  long long age_s =
+      msg->timestamp_ms > 0 ? (dub_time_now_ms() - msg->timestamp_ms) / 1000 : 0;
+  if(src && id && case_id && age_s < ACCEPTED_TTL_S) {
+    char at[DUB_TIME_LEN], ttl[24];
+    dub_time_format(msg->timestamp_ms > 0 ? msg->timestamp_ms : dub_time_now_ms(),
+                    DUB_SHANGHAI_OFFSET_MIN, at);
+    snprintf(ttl, sizeof ttl, "%lld", ACCEPTED_TTL_S - age_s);
+    char *key = intake_event_key(src, id);
+    char *rec = dub_xasprintf(
+        "{\"status\":\"accepted\",\"case_id\":\"%s\",\"time\":\"%s\"}", case_id, at);
+    const char *set[] = {"SET", key, rec, "EX", ttl};
+    dub_cache_pipeline_add(p, 5, set, NULL);
+    if(strcmp(type, "duban.case.received") == 0) {
+      char *case_key = dub_xasprintf("duban:intake:case:{%s}", case_id);
+      const char *mark[] = {"SET", case_key, "1"};
+      dub_cache_pipeline_add(p, 3, mark, NULL);
+      free(case_key);
+    }
+    free(rec);
+    free(key);
+    added = true;
+  }
+  json_decref(event);
+  return added;
+}
+
+/* Writes the committed positions; creating the key marks the index complete. */
+static enum dub_err checkpoint(struct intake_index *x)
+{
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  int32_t n = dub_kafka_reader_partitions(x->reader);
+  dub_cache_pipeline_addf(p, "HSET %s v 1", INTAKE_INDEX_KEY);
+  for(int32_t i = 0; i < n; i++)
+    dub_cache_pipeline_addf(p, "HSET %s p%d %lld", INTAKE_INDEX_KEY, (int)i,
+                            (long long)x->committed[i]);
+  enum dub_err rc = dub_cache_pipeline_exec(dub_runtime_cache(x->in->rt), p, &replies);
+  if(!rc)
+    dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
+  dub_cache_pipeline_free(p);
+  x->checkpoint_at = dub_time_mono_ms();
+  return rc;
+}
+
+/* Starts reading where the checkpoint says, or from the beginning without one. */
+static void restart(struct intake_index *x, bool from_beginning)
+{
+  int32_t n = dub_kafka_reader_partitions(x->reader);
+  struct dub_cache_reply *r = NULL;
+  for(int32_t i = 0; i < n; i++)
+    x->committed[i] = DUB_KAFKA_OFFSET_BEGINNING;
+  if(!from_beginning && !dub_cache_commandf(dub_runtime_cache(x->in->rt), &r,
+                                            "HGETALL %s", INTAKE_INDEX_KEY)) {
+    for(size_t k = 0; r->type == DUB_CACHE_ARRAY && k + 1 < r->count; k += 2) {
+      int part = 0;
+      long long off = 0;
+      if(sscanf(r->elements[k]->str, "p%d", &part) == 1 && part >= 0 && part < n &&
+         sscanf(r->elements[k + 1]->str, "%lld", &off) == 1)
+        x->committed[part] = off;
+    }
+  }
+  dub_cache_reply_free(r);
+  atomic_store(&x->ready, false);
+  dub_kafka_reader_start(x->reader, x->committed);
+  dub_log_info("deduplication index: reading %s %s", CASES_TOPIC,
+               from_beginning ? "from the beginning" : "from its checkpoint");
+}
+
+static bool index_key_exists(struct intake_index *x)
+{
+  struct dub_cache_reply *r = NULL;
+  bool exists = true; /* when Redis does not answer, nothing is known to be lost */
+  if(!dub_cache_commandf(dub_runtime_cache(x->in->rt), &r, "EXISTS %s", INTAKE_INDEX_KEY))
+    exists = r->type == DUB_CACHE_INT && r->integer == 1;
+  dub_cache_reply_free(r);
+  return exists;
+}
+
+static void *run(void *arg)
+{
+  struct intake_index *x = arg;
+  int32_t n = dub_kafka_reader_partitions(x->reader);
+  int64_t *pending = dub_xcalloc((size_t)n, sizeof *pending);
+  restart(x, false);
+  while(!atomic_load(&x->stop)) {
+    if(atomic_exchange(&x->rebuild, false) ||
+       (atomic_load(&x->ready) && !index_key_exists(x))) {
+      dub_log_warn("deduplication index lost from redis: rebuilding from %s",
+                   CASES_TOPIC);
+      restart(x, true);
+    }
+    struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+    const struct dub_kafka_msg *msg = NULL;
+    size_t got = 0;
+    memcpy(pending, x->committed, (size_t)n * sizeof *pending);
+    while(got < BATCH && !dub_kafka_reader_poll(x->reader, got ? 0 : 100, &msg) && msg) {
+      index_one(msg, p);
+      pending[msg->partition] = msg->offset + 1;
+      got++;
+    }
+    struct dub_cache_reply **replies = NULL;
+    enum dub_err rc = DUB_OK;
+    if(dub_cache_pipeline_count(p)) {
+      rc = dub_cache_pipeline_exec(dub_runtime_cache(x->in->rt), p, &replies);
+      if(!rc)
+        dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
+    }
+    dub_cache_pipeline_free(p);
+    if(rc) {
+      /* Redis is away: read these events again once it answers. */
+      dub_kafka_reader_start(x->reader, x->committed);
+      struct timespec ts = {0, 500 * 1000000L};
+      nanosleep(&ts, NULL);
+      continue;
+    }
+    memcpy(x->committed, pending, (size_t)n * sizeof *pending);
+    bool caught_up = false;
+    if(!got && !atomic_load(&x->ready) &&
+       !dub_kafka_reader_caught_up(x->reader, 1000, &caught_up) && caught_up &&
+       !checkpoint(x)) {
+      atomic_store(&x->ready, true);
+      dub_log_info("deduplication index complete");
+    } else if(got && atomic_load(&x->ready) &&
+              dub_time_mono_ms() - x->checkpoint_at > CHECKPOINT_MS) {
+      checkpoint(x);
+    }
+  }
+  if(atomic_load(&x->ready))
+    checkpoint(x);
+  free(pending);
+  return NULL;
+}
+
+enum dub_err intake_index_start(struct intake *in, char **why)
+{
+  struct intake_index *x = dub_xcalloc(1, sizeof *x);
+  x->in = in;
+  enum dub_err rc = dub_kafka_reader_new(dub_runtime_env(in->rt)->brokers, CASES_TOPIC,
+                                         10000, &x->reader, why);
+  if(rc) {
+    free(x);
+    return rc;
+  }
+  x->committed =
+      dub_xcalloc((size_t)dub_kafka_reader_partitions(x->reader), sizeof *x->committed);
+  pthread_create(&x->thread, NULL, run, x);
+  in->index = x;
+  return DUB_OK;
+}
+
+void intake_index_stop(struct intake *in)
+{
+  struct intake_index *x = in->index;
+  if(!x)
+    return;
+  atomic_store(&x->stop, true);
+  pthread_join(x->thread, NULL);
+  dub_kafka_reader_free(x->reader);
+  free(x->committed);
+  free(x);
+  in->index = NULL;
+}
+
+bool intake_index_ready(struct intake *in)
+{
+  return in->index && atomic_load(&in->index->ready);
+}
+
+void intake_index_rebuild(struct intake *in)
+{
+  if(in->index)
+    atomic_store(&in->index->rebuild, true);
+}

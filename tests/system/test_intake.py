@@ -1,0 +1,245 @@
+"""Intake over real Kafka and Redis: batches, what became of an event, duban.inbound in
+both CloudEvents modes, dead letters, bad input of every kind, and deduplication that
+survives a restart and a flushed Redis."""
+import json
+import signal
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+from conftest import HOTLINE, OPS, UNIT_OA, problem_event
+
+
+def event_status(stack, source, event_id, token=HOTLINE):
+    path = "/v1/events/{}/{}".format(urllib.parse.quote(source, safe=""),
+                                     urllib.parse.quote(event_id, safe=""))
+    return stack.get("intake", path, token=token)
+
+
+def wait_status(stack, source, event_id, status, timeout=30):
+    until = time.monotonic() + timeout
+    r = None
+    while time.monotonic() < until:
+        r = event_status(stack, source, event_id)
+        if r.status_code == 200 and r.json()["status"] == status:
+            return r.json()
+        time.sleep(0.1)
+    raise AssertionError(f"{event_id}: {r.status_code if r else '-'} {r.text if r else ''}")
+
+
+def batch(stack, events, token=HOTLINE):
+    return stack.post_event(json.dumps(events), token=token,
+                            content_type="application/cloudevents-batch+json")
+
+
+def test_batch_with_good_and_bad_events(stack):
+    first = stack.post_event(problem_event("batch-dup"))
+    assert first.status_code == 202
+    bad_schema = problem_event("batch-bad-schema")
+    bad_schema["data"]["kind"] = "rumour"
+    foreign = problem_event("batch-foreign", source="/gov/unit-oa")
+    events = [problem_event("batch-ok-1"), bad_schema, problem_event("batch-dup"), foreign,
+              problem_event("batch-ok-2"), {"not": "an event"}]
+    r = batch(stack, events)
+    assert r.status_code == 207, r.text
+    results = r.json()["results"]
+    assert [x["index"] for x in results] == list(range(6))
+    assert [x["status"] for x in results] == ["accepted", "rejected", "duplicate",
+                                              "rejected", "accepted", "rejected"]
+    assert results[1]["error"]["code"] == "schema_violation"
+    assert "/data/kind" in {d["pointer"] for d in results[1]["error"]["details"]}
+    assert results[2]["case_id"] == first.json()["case_id"]
+    assert results[3]["error"]["code"] == "forbidden"
+    assert results[5]["error"]["code"] == "schema_violation"
+    # The accepted ones are real cases.
+    for x in (results[0], results[4]):
+        assert stack.wait_for("deadline", f"/v1/cases/{x['case_id']}").status_code == 200
+
+
+def test_batch_limits(stack):
+    r = batch(stack, [problem_event(f"big-{i}") for i in range(501)])
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    r = batch(stack, [])
+    assert r.status_code == 422
+    r = batch(stack, problem_event("not-a-list"))
+    assert r.status_code == 400
+
+
+def test_what_became_of_an_event(stack):
+    r = stack.post_event(problem_event("status-1"))
+    case = r.json()["case_id"]
+    got = event_status(stack, "/gov/hotline-12345", "status-1").json()
+    assert got["status"] == "accepted" and got["case_id"] == case
+    assert got["source"] == "/gov/hotline-12345" and got["id"] == "status-1"
+
+    bad = problem_event("status-2")
+    bad["data"]["severity"] = "whenever"
+    assert stack.post_event(bad).status_code == 422
+    got = event_status(stack, "/gov/hotline-12345", "status-2").json()
+    assert got["status"] == "rejected" and got["error"]["code"] == "schema_violation"
+    # A corrected event with the same id is taken after a rejection.
+    r = stack.post_event(problem_event("status-2"))
+    assert r.status_code == 202
+    assert event_status(stack, "/gov/hotline-12345", "status-2").json()["status"] == "accepted"
+
+    assert event_status(stack, "/gov/hotline-12345", "never-sent").status_code == 404
+    # Another publisher's source is not yours to look at.
+    assert event_status(stack, "/gov/hotline-12345", "status-1",
+                        token=UNIT_OA).status_code == 403
+
+
+def test_inbound_structured_and_binary(stack):
+    ev = problem_event("inbound-structured")
+    stack.produce("duban.inbound", json.dumps(ev), key="inbound-structured",
+                  headers=[("content-type", "application/cloudevents+json")])
+    got = wait_status(stack, "/gov/hotline-12345", "inbound-structured", "accepted")
+    assert stack.wait_for("deadline", f"/v1/cases/{got['case_id']}").status_code == 200
+
+    ev = problem_event("inbound-binary")
+    headers = [("ce_specversion", "1.0"), ("ce_id", "inbound-binary"),
+               ("ce_source", "/gov/hotline-12345"), ("ce_type", "duban.problem.reported"),
+               ("ce_time", "2026-09-29T10:00:00+08:00"), ("content-type", "application/json")]
+    stack.produce("duban.inbound", json.dumps(ev["data"]), key="inbound-binary",
+                  headers=headers)
+    got = wait_status(stack, "/gov/hotline-12345", "inbound-binary", "accepted")
+    c = stack.wait_for("deadline", f"/v1/cases/{got['case_id']}").json()
+    assert c["due_at"] == "2026-10-12T23:59:59+08:00"
+
+
+def test_inbound_garbage_goes_to_dlq_and_the_partition_moves_on(stack):
+    key = "same-partition"
+    stack.produce("duban.inbound", b'{"specversion": "1.0", "id": ', key=key,
+                  headers=[("content-type", "application/cloudevents+json")])
+    bad = problem_event("inbound-bad-schema")
+    bad["data"]["severity"] = "whenever"
+    stack.produce("duban.inbound", json.dumps(bad), key=key,
+                  headers=[("content-type", "application/cloudevents+json")])
+    stack.produce("duban.inbound", json.dumps(problem_event("inbound-after-garbage")), key=key,
+                  headers=[("content-type", "application/cloudevents+json")])
+    wait_status(stack, "/gov/hotline-12345", "inbound-after-garbage", "accepted")
+    until = time.monotonic() + 20
+    while time.monotonic() < until:
+        records = [json.loads(line) for line in
+                   stack.topic("duban.dlq").decode().splitlines() if line.strip()
+                   for line in [line.split("\t", 2)[2]]]
+        inbound = [r for r in records if r["origin"]["topic"] == "duban.inbound"]
+        if len(inbound) >= 2:
+            break
+        time.sleep(0.2)
+    reasons = sorted(r["reason"] for r in inbound)
+    assert reasons == ["malformed", "schema_violation"], inbound
+    assert all(isinstance(r["origin"]["offset"], int) for r in inbound)
+    assert all(r["original"]["value_b64"] for r in inbound)
+
+
+def big_nesting(depth):
+    return b'{"specversion":"1.0","id":"x","source":"/gov/hotline-12345","type":"t","data":' \
+        + b"[" * depth + b"]" * depth + b"}"
+
+
+def with_data(**changes):
+    ev = problem_event("bad-data")
+    ev["data"].update(changes)
+    return ev
+
+
+def without(key):
+    ev = problem_event("bad-missing")
+    del ev[key]
+    return ev
+
+
+BAD_INPUT = [
+    # (name, body or event, kwargs, status, code)
+    ("truncated json", b'{"specversion":"1.0","id":"a"', {}, 400, "malformed"),
+    ("empty body", b"", {}, 400, "malformed"),
+    ("ten megabytes", b'{"a":"' + b"x" * (10 * 1024 * 1024) + b'"}', {}, 413, "too_large"),
+    ("nesting depth 10000", big_nesting(10000), {}, 400, "malformed"),
+    ("invalid utf-8", b'{"specversion":"1.0","id":"\xc3\x28"}', {}, 400, "malformed"),
+    ("duplicate keys", b'{"id":"a","id":"b"}', {}, 400, "malformed"),
+    ("nul character", b'{"id":"a\\u0000b"}', {}, 400, "malformed"),
+    ("array as single event", b"[]", {}, 422, "schema_violation"),
+    ("wrong types", with_data(severity=5), {}, 422, "schema_violation"),
+    ("unknown type", problem_event("bad-type", type="duban.problem.imagined"), {}, 422,
+     "schema_violation"),
+    ("missing id", without("id"), {}, 422, "schema_violation"),
+    ("missing source", without("source"), {}, 422, "schema_violation"),
+    ("wrong specversion", problem_event("bad-spec", specversion="0.3"), {}, 422,
+     "schema_violation"),
+    ("bad time", problem_event("bad-time", time="yesterday"), {}, 422, "schema_violation"),
+    ("huge title", with_data(title="长" * 100000), {}, 422, "schema_violation"),
+    ("description over 20000 characters", with_data(description="问" * 20001), {}, 422,
+     "schema_violation"),
+    ("unknown data field", with_data(colour="red"), {}, 422, "schema_violation"),
+    ("bad phone", with_data(reporter={"name": "x", "phone": "12345"}), {}, 422,
+     "schema_violation"),
+    ("wrong token", problem_event("bad-token"), {"token": "nope"}, 401, "unauthenticated"),
+    ("no token", problem_event("bad-no-token"), {"token": None}, 401, "unauthenticated"),
+    ("token without the scope", problem_event("bad-scope"), {"token": OPS}, 403,
+     "forbidden"),
+    ("wrong source", problem_event("bad-source", source="/gov/unit-oa"), {}, 403,
+     "forbidden"),
+    ("media type", problem_event("bad-media"), {"content_type": "text/plain"}, 415,
+     "unsupported_media_type"),
+    ("action on an unknown case",
+     {"specversion": "1.0", "id": "bad-case", "source": "/gov/hotline-12345",
+      "type": "duban.case.accepted", "data": {"case_id": "DB0000000000000000000000000X"}},
+     {}, 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize("name,body,kw,status,code", BAD_INPUT,
+                         ids=[b[0] for b in BAD_INPUT])
+def test_bad_input(stack, name, body, kw, status, code):
+    r = stack.post_event(body, **kw)
+    assert r.status_code == status, r.text[:500]
+    err = r.json()["error"]
+    assert err["code"] == code
+    assert err["message"] and isinstance(err["details"], list)
+
+
+def test_boundaries_are_accepted(stack):
+    # Exactly 20000 characters of description, and a time in the future: accepted, the
+    # clock then starts at receipt (DESIGN.md Clocks).
+    ev = with_data(description="问" * 20000)
+    ev["id"] = "boundary-20000"
+    ev["time"] = "2099-01-01T00:00:00+08:00"
+    r = stack.post_event(ev)
+    assert r.status_code == 202, r.text[:300]
+    c = stack.wait_for("deadline", f"/v1/cases/{r.json()['case_id']}").json()
+    assert c["clock_start"] == c["received_at"]
+
+
+def test_healthy_after_bad_input(stack):
+    for svc in ("intake", "assignment", "deadline", "notification"):
+        assert stack.get(svc, "/readyz", token=None).status_code == 200
+    assert stack.post_event(problem_event("after-bad-input")).status_code == 202
+    metrics = stack.get("intake", "/metrics", token=None).text
+    assert 'status="schema_violation"' in metrics
+    assert "duban_intake_kafka_delivery_seconds_bucket" in metrics
+
+
+def test_duplicate_after_restart(stack):
+    r = stack.post_event(problem_event("restart-dup"))
+    case = r.json()["case_id"]
+    stack.kill("intake", signal.SIGKILL)
+    stack.start_missing()
+    r = stack.post_event(problem_event("restart-dup"))
+    assert r.status_code == 200 and r.json()["case_id"] == case
+
+
+def test_duplicate_after_redis_flushall(stack):
+    r = stack.post_event(problem_event("flush-dup"))
+    case = r.json()["case_id"]
+    stack.wait_for("deadline", f"/v1/cases/{case}")
+    stack.redis("FLUSHALL")
+    until = time.monotonic() + 60
+    while True:
+        r = stack.post_event(problem_event("flush-dup"))
+        if r.status_code != 503 or time.monotonic() > until:
+            break
+        time.sleep(0.2)  # rebuilding from duban.cases
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": "flush-dup", "case_id": case, "status": "duplicate"}
