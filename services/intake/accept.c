@@ -25,7 +25,7 @@
  * is being written (a claim outlives any Kafka delivery timeout). */
 #define ACCEPTED_TTL "7776000" /* 90 days */
 #define REJECTED_TTL "86400"
-#define CLAIM_TTL_MS "30000"
+#define CLAIM_TTL_MS "10000"
 
 /* One event between its claim and Kafka's answer. */
 struct job {

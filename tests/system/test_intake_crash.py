@@ -1,0 +1,75 @@
+"""kill -9 intake again and again while publishers post at a steady rate and retry what
+failed: every event ends up in duban.cases exactly once, under the case id its
+publisher was given."""
+import collections
+import json
+import signal
+import threading
+import time
+
+import requests
+
+from conftest import problem_event
+
+EVENTS = 240
+PUBLISHERS = 4
+KILLS = 3
+
+
+def publish(stack, ids, answers, errors):
+    for event_id in ids:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                r = stack.post_event(problem_event(event_id))
+                if r.status_code in (200, 202):
+                    answers[event_id] = (r.status_code, r.json()["case_id"], attempts)
+                    break
+                # 503 while intake restarts or rebuilds, 409 while a claim is open.
+                assert r.status_code in (409, 503), r.text
+            except requests.RequestException:
+                pass  # connection refused or reset: intake is down
+            if attempts > 400:
+                errors.append(f"{event_id}: gave up")
+                break
+            time.sleep(0.05)
+        time.sleep(0.02)  # a steady rate, not a flood
+
+
+def test_kill_9_under_load(stack):
+    ids = [f"crash-{i:04d}" for i in range(EVENTS)]
+    answers, errors = {}, []
+    threads = [threading.Thread(target=publish,
+                                args=(stack, ids[k::PUBLISHERS], answers, errors))
+               for k in range(PUBLISHERS)]
+    for t in threads:
+        t.start()
+    kills = 0
+    while kills < KILLS and any(t.is_alive() for t in threads):
+        time.sleep(1.0)
+        stack.kill("intake", signal.SIGKILL)
+        kills += 1
+        stack.start_missing()
+    for t in threads:
+        t.join(timeout=300)
+    assert errors == []
+    assert kills == KILLS
+    assert len(answers) == EVENTS
+    retried = sum(1 for a in answers.values() if a[2] > 1)
+
+    # Every event is in duban.cases exactly once, with the case id its publisher got.
+    until = time.monotonic() + 30
+    while True:
+        seen = collections.defaultdict(list)
+        for line in stack.topic("duban.cases").decode().splitlines():
+            value = json.loads(line.split("\t", 2)[2])
+            if value["type"] == "duban.case.received":
+                seen[value["data"]["origin"]["id"]].append(value["data"]["case_id"])
+        if all(i in seen for i in ids) or time.monotonic() > until:
+            break
+        time.sleep(0.5)
+    for event_id in ids:
+        assert seen[event_id] == [answers[event_id][1]], (event_id, seen[event_id],
+                                                          answers[event_id])
+    print(f"\n{EVENTS} events, {kills} kills, {retried} retried by their publisher")
