@@ -18,6 +18,8 @@
 struct dub_kafka_consumer {
   rd_kafka_t *rk;
   dub_kafka_handler_fn handler;
+  dub_kafka_batch_handler_fn batch_handler;
+  size_t batch_max;
   dub_kafka_rebalance_fn rebalance;
   void *ctx;
   struct dub_kafka_producer *dlq_producer;
@@ -145,13 +147,16 @@ enum dub_err dub_kafka_consumer_new(const struct dub_kafka_consumer_conf *conf,
   atomic_init(&c->fatal, false);
   c->closed = true; /* nothing to close until subscribed */
   if(!conf->brokers || !*conf->brokers || !conf->group_id || !*conf->group_id ||
-     !conf->topic_count || !conf->topics || !conf->handler || !conf->dlq_producer) {
+     !conf->topic_count || !conf->topics || (!conf->handler && !conf->batch_handler) ||
+     !conf->dlq_producer) {
     *why = dub_xstrdup("kafka consumer needs brokers, group id, topics, a handler and a "
                        "dead-letter producer");
     rc = DUB_ERR_CONFIG;
     goto out;
   }
   c->handler = conf->handler;
+  c->batch_handler = conf->batch_handler;
+  c->batch_max = conf->batch_max ? conf->batch_max : 500;
   c->rebalance = conf->rebalance;
   c->ctx = conf->ctx;
   c->dlq_producer = conf->dlq_producer;
@@ -260,45 +265,117 @@ static void rewind_to(struct dub_kafka_consumer *consumer,
                              : consumer->backoff_ms * 2;
 }
 
+/* Acts on a handler's verdict on one message: store, rewind or dead-letter. */
+static enum dub_kafka_outcome settle(struct dub_kafka_consumer *consumer,
+                                     const struct dub_kafka_msg *msg, enum dub_err rc,
+                                     const char *why)
+{
+  if(!rc) {
+    store_offset(consumer, msg);
+    consumer->backoff_ms = consumer->backoff_min_ms;
+    return DUB_KAFKA_DONE;
+  }
+  if(rc == DUB_ERR_UNAVAILABLE || rc == DUB_ERR_TIMEOUT) {
+    dub_log_warn("kafka %s[%d]@%lld not processed (%s), will retry", msg->topic,
+                 (int)msg->partition, (long long)msg->offset, dub_err_code(rc));
+    rewind_to(consumer, msg);
+    return DUB_KAFKA_RETRY;
+  }
+  /* The detail may quote the input: it goes to the DLQ record, not to the log. */
+  enum dub_err drc =
+      dub_kafka_dlq_write(consumer->dlq_producer, consumer->dlq_topic, msg,
+                          dub_err_code(rc), why ? why : dub_err_message(rc));
+  if(drc) {
+    dub_log_error("kafka %s[%d]@%lld: dead-letter write failed (%s), will retry",
+                  msg->topic, (int)msg->partition, (long long)msg->offset,
+                  dub_err_code(drc));
+    rewind_to(consumer, msg);
+    return DUB_KAFKA_RETRY;
+  }
+  dub_log_warn("kafka %s[%d]@%lld dead-lettered to '%s': %s", msg->topic,
+               (int)msg->partition, (long long)msg->offset, consumer->dlq_topic,
+               dub_err_code(rc));
+  store_offset(consumer, msg);
+  consumer->backoff_ms = consumer->backoff_min_ms;
+  return DUB_KAFKA_DLQ;
+}
+
 static enum dub_kafka_outcome handle(struct dub_kafka_consumer *consumer,
                                      rd_kafka_message_t *rkm)
 {
-  enum dub_kafka_outcome outcome;
   char *why = NULL;
   struct dub_kafka_msg msg;
   kafka_msg_view(rkm, &msg, &consumer->headers, &consumer->header_cap);
-
   enum dub_err rc = consumer->handler(consumer->ctx, &msg, &why);
-  if(!rc) {
-    store_offset(consumer, &msg);
-    consumer->backoff_ms = consumer->backoff_min_ms;
-    outcome = DUB_KAFKA_DONE;
-  } else if(rc == DUB_ERR_UNAVAILABLE || rc == DUB_ERR_TIMEOUT) {
-    dub_log_warn("kafka %s[%d]@%lld not processed (%s), will retry", msg.topic,
-                 (int)msg.partition, (long long)msg.offset, dub_err_code(rc));
-    rewind_to(consumer, &msg);
-    outcome = DUB_KAFKA_RETRY;
-  } else {
-    /* The detail may quote the input: it goes to the DLQ record, not to the log. */
-    enum dub_err drc =
-        dub_kafka_dlq_write(consumer->dlq_producer, consumer->dlq_topic, &msg,
-                            dub_err_code(rc), why ? why : dub_err_message(rc));
-    if(drc) {
-      dub_log_error("kafka %s[%d]@%lld: dead-letter write failed (%s), will retry",
-                    msg.topic, (int)msg.partition, (long long)msg.offset,
-                    dub_err_code(drc));
-      rewind_to(consumer, &msg);
-      outcome = DUB_KAFKA_RETRY;
-    } else {
-      dub_log_warn("kafka %s[%d]@%lld dead-lettered to '%s': %s", msg.topic,
-                   (int)msg.partition, (long long)msg.offset, consumer->dlq_topic,
-                   dub_err_code(rc));
-      store_offset(consumer, &msg);
-      consumer->backoff_ms = consumer->backoff_min_ms;
-      outcome = DUB_KAFKA_DLQ;
-    }
-  }
+  enum dub_kafka_outcome outcome = settle(consumer, &msg, rc, why);
   free(why);
+  return outcome;
+}
+
+/* Whether an earlier message of this batch rewound msg's partition. */
+static bool rewound(const struct dub_kafka_msg *msgs, const enum dub_kafka_outcome *outs,
+                    size_t i)
+{
+  for(size_t j = 0; j < i; j++)
+    if(outs[j] == DUB_KAFKA_RETRY && msgs[j].partition == msgs[i].partition &&
+       strcmp(msgs[j].topic, msgs[i].topic) == 0)
+      return true;
+  return false;
+}
+
+/* Takes 'first' and whatever else is ready at once, up to batch_max, and hands them to
+ * the batch handler. */
+static enum dub_kafka_outcome handle_batch(struct dub_kafka_consumer *consumer,
+                                           rd_kafka_message_t *first)
+{
+  size_t max = consumer->batch_max, n = 0;
+  rd_kafka_message_t **rkms = dub_xcalloc(max, sizeof *rkms);
+  struct dub_kafka_msg *msgs = dub_xcalloc(max, sizeof *msgs);
+  struct dub_kafka_header **hdrs = dub_xcalloc(max, sizeof *hdrs);
+  size_t *caps = dub_xcalloc(max, sizeof *caps);
+  enum dub_err *results = dub_xcalloc(max, sizeof *results);
+  enum dub_kafka_outcome *outs = dub_xcalloc(max, sizeof *outs);
+  char **whys = dub_xcalloc(max, sizeof *whys);
+  enum dub_kafka_outcome outcome = DUB_KAFKA_IDLE;
+  rkms[n++] = first;
+  while(n < max) {
+    rd_kafka_message_t *rkm = rd_kafka_consumer_poll(consumer->rk, 0);
+    if(!rkm)
+      break;
+    if(rkm->err) {
+      if(rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+        set_fatal(consumer);
+      else if(rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        dub_log_warn("kafka consumer error: %s", rd_kafka_message_errstr(rkm));
+      rd_kafka_message_destroy(rkm);
+      break;
+    }
+    rkms[n++] = rkm;
+  }
+  for(size_t i = 0; i < n; i++)
+    kafka_msg_view(rkms[i], &msgs[i], &hdrs[i], &caps[i]);
+  consumer->batch_handler(consumer->ctx, msgs, n, results, whys);
+  for(size_t i = 0; i < n; i++) {
+    outs[i] = rewound(msgs, outs, i) ? DUB_KAFKA_IDLE
+                                     : settle(consumer, &msgs[i], results[i], whys[i]);
+    if(outs[i] == DUB_KAFKA_IDLE)
+      outs[i] = DUB_KAFKA_RETRY; /* not stored: it comes again after the rewind */
+    if(outcome == DUB_KAFKA_IDLE || outs[i] == DUB_KAFKA_RETRY)
+      outcome = outs[i];
+  }
+  for(size_t i = 0; i < n; i++) {
+    free(whys[i]);
+    free(hdrs[i]);
+    if(i)
+      rd_kafka_message_destroy(rkms[i]); /* the first is the caller's */
+  }
+  free(whys);
+  free(outs);
+  free(results);
+  free(caps);
+  free(hdrs);
+  free(msgs);
+  free(rkms);
   return outcome;
 }
 
@@ -339,7 +416,7 @@ enum dub_err dub_kafka_consumer_poll(struct dub_kafka_consumer *consumer, int ti
     }
     goto out;
   }
-  out = handle(consumer, rkm);
+  out = consumer->batch_handler ? handle_batch(consumer, rkm) : handle(consumer, rkm);
 out:
   if(rkm)
     rd_kafka_message_destroy(rkm);

@@ -144,6 +144,13 @@ struct dub_kafka_consumer;
 typedef enum dub_err (*dub_kafka_handler_fn)(void *ctx, const struct dub_kafka_msg *msg,
                                              char **why);
 
+/* Handles 'n' messages at once, for handlers that gain from overlapping their work
+ * (e.g. many Kafka writes in flight). Messages of one partition come in order. Sets
+ * results[i] as a handler's return for msgs[i] and may set whys[i] to a new string. Runs
+ * on the thread that calls dub_kafka_consumer_poll(). */
+typedef void (*dub_kafka_batch_handler_fn)(void *ctx, const struct dub_kafka_msg *msgs,
+                                           size_t n, enum dub_err *results, char **whys);
+
 /* A topic partition in a rebalance notice; topic borrowed for the callback's duration. */
 struct dub_kafka_partition {
   const char *topic;
@@ -162,9 +169,15 @@ struct dub_kafka_consumer_conf {
   const char *group_id;      /* required */
   const char *const *topics; /* required, 'topic_count' names */
   size_t topic_count;
-  const char *client_id;            /* NULL = "duban" */
-  int session_timeout_ms;           /* 0 = 10000 (librdkafka: 45000) */
-  dub_kafka_handler_fn handler;     /* required */
+  const char *client_id;        /* NULL = "duban" */
+  int session_timeout_ms;       /* 0 = 10000 (librdkafka: 45000) */
+  dub_kafka_handler_fn handler; /* required unless batch_handler is set */
+  /* When set, dub_kafka_consumer_poll() takes up to batch_max messages (0 = 500) that
+   * are ready at once and hands them over together; outcomes are as for 'handler', per
+   * message: after a retriable failure the partition is rewound to that message and the
+   * later messages of that partition in the batch are not stored (they come again). */
+  dub_kafka_batch_handler_fn batch_handler;
+  size_t batch_max;
   dub_kafka_rebalance_fn rebalance; /* optional */
   void *ctx;                        /* passed to handler and rebalance */
   /* Where rejected messages go; borrowed, must outlive the consumer. Required. */

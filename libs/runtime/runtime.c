@@ -180,6 +180,7 @@ static enum dub_err start(struct dub_runtime *rt, char **why)
         .topic_count = spec->ntopics,
         .client_id = rt->group_id,
         .handler = spec->handler,
+        .batch_handler = spec->batch_handler,
         .rebalance = spec->rebalance,
         .ctx = spec->ctx,
         .dlq_producer = rt->producer,

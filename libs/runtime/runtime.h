@@ -39,6 +39,7 @@ struct dub_runtime_spec {
   const char *const *topics;
   size_t ntopics;
   dub_kafka_handler_fn handler;
+  dub_kafka_batch_handler_fn batch_handler; /* instead of handler, see libs/kafka */
   dub_kafka_rebalance_fn rebalance;
   /* Readiness beyond Kafka and Redis (NULL = none): false with a new *reason while the
    * service cannot do its work. Runs on an HTTP server thread. */

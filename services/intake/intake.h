@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct dub_runtime;
 struct dub_schema;
@@ -57,8 +58,9 @@ bool intake_index_ready(struct intake *in);
 /* Asks the index to start over from the beginning (Redis lost it). */
 void intake_index_rebuild(struct intake *in);
 
-/* on_inbound.c: the handler of duban.inbound. */
-enum dub_err intake_on_inbound(void *ctx, const struct dub_kafka_msg *msg, char **why);
+/* on_inbound.c: the batch handler of duban.inbound. */
+void intake_on_inbound(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
+                       enum dub_err *results, char **whys);
 
 /* post_events.c: POST /v1/events. */
 extern const struct dub_http_route intake_route_post_events;

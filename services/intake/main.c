@@ -35,7 +35,7 @@ int main(void)
       .nroutes = sizeof routes / sizeof routes[0],
       .topics = topics,
       .ntopics = 1,
-      .handler = intake_on_inbound,
+      .batch_handler = intake_on_inbound,
       .ready = ready,
       .ctx = &in,
   };

@@ -76,6 +76,7 @@ VAR=$(mktemp -d /tmp/duban-bench-intake.XXXXXX)
 LOG=$VAR/bench.log
 RUN_ID=b$(od -An -tx1 -N4 /dev/urandom | tr -d ' \n')
 raw_pid=
+child_pid=
 stack_started=
 
 # The stack's environment: DESIGN.md's variables, on the benchmark's own ports.
@@ -92,6 +93,7 @@ export DUBAN_PII_KEY
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	[[ -n $child_pid ]] && kill "$child_pid" 2>/dev/null
 	[[ -n $raw_pid ]] && kill "$raw_pid" 2>/dev/null && wait "$raw_pid" 2>/dev/null
 	if [[ -n $stack_started ]]; then
 		# A stopped intake must be continued before it can stop.
@@ -185,12 +187,14 @@ measured() {
 	cpu_begin
 	"$@" >"$out" 2>&1 &
 	pid=$!
+	child_pid=$pid
 	while kill -0 "$pid" 2>/dev/null; do
 		t=$(ticks "$pid")
 		((t > gen_ticks)) && gen_ticks=$t
 		sleep 0.2
 	done
 	wait "$pid" || rc=$?
+	child_pid=
 	cpu_end "$gen" "$gen_ticks" >"$out.cpu"
 	return "$rc"
 }

@@ -29,8 +29,9 @@ struct fixture {
   struct dub_kafka_producer *producer;
 };
 
-static const char *const topics[] = {"t.callback",        "t.sync", "t.orders", "t.src",
-                                     DUB_KAFKA_DLQ_TOPIC, "t.ce",   "t.fatal"};
+static const char *const topics[] = {
+    "t.callback",        "t.sync", "t.orders", "t.src",
+    DUB_KAFKA_DLQ_TOPIC, "t.ce",   "t.fatal",  "t.batch"};
 
 static int group_setup(void **state)
 {
@@ -498,6 +499,101 @@ static void test_cloudevents_roundtrip(void **state)
   json_decref(structured);
 }
 
+/* What the batch handler was given, in order. */
+struct batch_seen {
+  char values[64][16];
+  int n;
+  int batches;
+  bool retried;
+};
+
+static void batch_handler(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
+                          enum dub_err *results, char **whys)
+{
+  struct batch_seen *b = ctx;
+  b->batches++;
+  for(size_t i = 0; i < n; i++) {
+    char v[16];
+    snprintf(v, sizeof v, "%.*s", (int)msgs[i].value_len, (const char *)msgs[i].value);
+    assert_true(b->n < 64);
+    snprintf(b->values[b->n++], sizeof b->values[0], "%s", v);
+    results[i] = DUB_OK;
+    if(strcmp(v, "retry") == 0 && !b->retried) {
+      b->retried = true;
+      results[i] = DUB_ERR_UNAVAILABLE;
+    } else if(strcmp(v, "bad") == 0) {
+      results[i] = DUB_ERR_SCHEMA;
+      whys[i] = dub_xstrdup("bad is bad");
+    }
+  }
+}
+
+static int times_seen(const struct batch_seen *b, const char *v)
+{
+  int k = 0;
+  for(int i = 0; i < b->n; i++)
+    k += strcmp(b->values[i], v) == 0;
+  return k;
+}
+
+static struct dub_kafka_consumer *batch_open(struct fixture *f, struct batch_seen *b)
+{
+  static const char *const props[] = {"fetch.wait.max.ms", "50", "log_level", "4", NULL};
+  const char *const list[] = {"t.batch"};
+  struct dub_kafka_consumer_conf conf = {
+      .brokers = f->brokers,
+      .group_id = "g.batch",
+      .topics = list,
+      .topic_count = 1,
+      .session_timeout_ms = 4000,
+      .batch_handler = batch_handler,
+      .batch_max = 4,
+      .ctx = b,
+      .dlq_producer = f->producer,
+      .retry_backoff_ms = 20,
+      .retry_max_backoff_ms = 100,
+      .props = props,
+  };
+  struct dub_kafka_consumer *consumer = NULL;
+  char *why = NULL;
+  assert_int_equal(dub_kafka_consumer_new(&conf, &consumer, &why), DUB_OK);
+  return consumer;
+}
+
+/* A retriable failure inside a batch rewinds its partition to that message: what came
+ * before it is stored once, it and what follows come again, and a dead letter in the
+ * second pass moves on. */
+static void test_batch_handler(void **state)
+{
+  struct fixture *f = *state;
+  struct batch_seen b = {0};
+  produce_values(f, "t.batch", 7, "a", "b", "retry", "c", "bad", "d", "e");
+  struct dub_kafka_consumer *consumer = batch_open(f, &b);
+  int64_t deadline = dub_time_mono_ms() + WAIT_MS;
+  while(times_seen(&b, "e") < 1 || times_seen(&b, "retry") < 2) {
+    assert_true(dub_time_mono_ms() < deadline);
+    assert_int_equal(dub_kafka_consumer_poll(consumer, 100, NULL), DUB_OK);
+  }
+  assert_int_equal(times_seen(&b, "a"), 1);
+  assert_int_equal(times_seen(&b, "b"), 1);
+  assert_int_equal(times_seen(&b, "retry"), 2);
+  assert_true(b.batches >= 2);
+  assert_int_equal(dub_kafka_consumer_close(consumer), DUB_OK);
+  dub_kafka_consumer_free(consumer);
+
+  /* Everything was stored: the same group gets only what is written next. */
+  struct batch_seen again = {0};
+  consumer = batch_open(f, &again);
+  produce_values(f, "t.batch", 1, "f");
+  deadline = dub_time_mono_ms() + WAIT_MS;
+  while(times_seen(&again, "f") < 1) {
+    assert_true(dub_time_mono_ms() < deadline);
+    assert_int_equal(dub_kafka_consumer_poll(consumer, 100, NULL), DUB_OK);
+  }
+  assert_int_equal(again.n, 1);
+  dub_kafka_consumer_free(consumer);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -508,6 +604,7 @@ int main(void)
       cmocka_unit_test(test_consume_in_order_and_resume),
       cmocka_unit_test(test_dead_letter),
       cmocka_unit_test(test_cloudevents_roundtrip),
+      cmocka_unit_test(test_batch_handler),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
