@@ -357,9 +357,13 @@ static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t
                                 "Time from produce to Kafka's acknowledgement.", NULL,
                                 (double)(dub_time_mono_ms() - j->started_ms) / 1000.0);
   if(err) {
-    /* Not written: free the claim so that the publisher's retry is taken. */
-    const char *del[] = {"DEL", j->key};
-    dub_cache_command(cache, NULL, 2, del, NULL);
+    /* Not written: free the claim so that the publisher's retry is taken. After a
+     * timeout the write may still land (a frozen broker catching up): the claim then
+     * stays until it expires, and the index marks the event accepted if it does land. */
+    if(err != DUB_ERR_TIMEOUT) {
+      const char *del[] = {"DEL", j->key};
+      dub_cache_command(cache, NULL, 2, del, NULL);
+    }
     dub_log_at(DUB_LOG_WARN, j->case_id, NULL, "kafka did not acknowledge event: %s",
                dub_err_code(err));
     reject(&r, DUB_ERR_UNAVAILABLE,

@@ -22,7 +22,7 @@
 #
 # Environment (defaults in brackets): BENCH_DURATION [10s] (wrk -d), BENCH_THREADS [2],
 # BENCH_CONNECTIONS [64], BENCH_BATCH_SIZE [100], BENCH_KCAT_EVENTS [200000],
-# BENCH_INBOUND_EVENTS [200000], BENCH_INBOUND_TIMEOUT [40] seconds,
+# BENCH_INBOUND_EVENTS [100000], BENCH_INBOUND_TIMEOUT [30] seconds, BENCH_WRK_TIMEOUT [30s],
 # BENCH_KAFKA_PORT [29092], BENCH_KAFKA_CONTROLLER_PORT [29093], BENCH_REDIS_PORT
 # [26379], BENCH_INTAKE_PORT [28081], BENCH_RAW_PORT [28091], BENCH_LOG_LEVEL [info]
 # (intake's DUBAN_LOG_LEVEL), BENCH_KEEP_VAR [unset: the var dir is removed at the end].
@@ -40,8 +40,10 @@ THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-64}
 BATCH_SIZE=${BENCH_BATCH_SIZE:-100}
 KCAT_EVENTS=${BENCH_KCAT_EVENTS:-200000}
-INBOUND_EVENTS=${BENCH_INBOUND_EVENTS:-200000}
-INBOUND_TIMEOUT=${BENCH_INBOUND_TIMEOUT:-40}
+INBOUND_EVENTS=${BENCH_INBOUND_EVENTS:-100000}
+INBOUND_TIMEOUT=${BENCH_INBOUND_TIMEOUT:-30}
+# wrk's own default (2 s) would drop slow batches from the latency figures.
+WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-30s}
 KAFKA_PORT=${BENCH_KAFKA_PORT:-29092}
 CONTROLLER_PORT=${BENCH_KAFKA_CONTROLLER_PORT:-29093}
 REDIS_PORT=${BENCH_REDIS_PORT:-26379}
@@ -227,7 +229,7 @@ declare -A RATE=() P50=() P99=() CPU=() NOTE=()
 wrk_phase() {
 	local name=$1 url=$2 script=$3 out=$VAR/$1.wrk
 	say "$name: wrk -t$THREADS -c$CONNS -d$DURATION --latency $url"
-	measured "$out" wrk wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
+	measured "$out" wrk wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
 		-s "$HERE/$script" "$url" || die "$name: wrk failed: $(tail -n 3 "$out")"
 	cat "$out" >>"$LOG"
 	local acc dur
@@ -329,7 +331,7 @@ code=$(post application/cloudevents+json "$VAR/one.json" "$VAR/one.out")
 [[ $code == 202 ]] || die "intake answered a single event with $code: $(head -c 300 "$VAR/one.out")"
 
 BENCH_RUN=$RUN_ID-s BENCH_BATCH=0 wrk_phase single "$INTAKE" intake_post.lua
-NOTE[single]="answers $(result "$VAR/single.wrk" statuses)"
+NOTE[single]="answers $(result "$VAR/single.wrk" statuses); socket errors $(result "$VAR/single.wrk" socket_errors)"
 
 # --- batches -------------------------------------------------------------------------
 
@@ -343,7 +345,7 @@ if [[ $code == 207 && $got == "$BATCH_SIZE" ]]; then
 	BENCH_RUN=$RUN_ID-b BENCH_BATCH=$BATCH_SIZE wrk_phase batch "$INTAKE" intake_post.lua
 	answers=$(result "$VAR/batch.wrk" answers)
 	acc=$(result "$VAR/batch.wrk" accepted)
-	NOTE[batch]="sample accepted; $acc of $((answers * BATCH_SIZE)) posted events accepted; answers $(result "$VAR/batch.wrk" statuses)"
+	NOTE[batch]="sample accepted; $acc of $((answers * BATCH_SIZE)) posted events accepted; answers $(result "$VAR/batch.wrk" statuses); socket errors $(result "$VAR/batch.wrk" socket_errors)"
 else
 	say "batch: not available (a batch of $BATCH_SIZE answered $code: $(head -c 200 "$VAR/batch.out"))"
 	NOTE[batch]="intake answered a batch with $code"
@@ -355,9 +357,11 @@ fi
 # it did in time.
 inbound_wait() {
 	local until=$(($(now_us) + $2 * 1000000))
+	# Each poll is a kcat process (tens of ms of CPU): not too often, it competes with
+	# intake (its CPU shows as "other processes").
 	while (($(end_offsets duban.cases) < $1)); do
 		(($(now_us) < until)) || return 1
-		sleep 0.05
+		sleep 0.25
 	done
 }
 produce_inbound() { # produce_inbound FILE

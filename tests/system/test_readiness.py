@@ -46,3 +46,30 @@ def test_readyz_follows_dependency(stack, part, reason):
     finally:
         os.kill(pid, signal.SIGCONT)
     wait_all(stack, 200)
+
+
+def test_intake_answers_503_while_kafka_is_frozen(stack):
+    """Nothing is acknowledged that Kafka did not take: 503 with Retry-After, and the
+    publisher's retry after Kafka is back ends up as exactly one case."""
+    from conftest import problem_event
+    pid = pid_of(stack, "kafka")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = stack.post_event(problem_event("frozen-1"))
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "unavailable"
+        assert int(r.headers["Retry-After"]) > 0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_all(stack, 200)
+    until = time.monotonic() + 60
+    while True:
+        r = stack.post_event(problem_event("frozen-1"))
+        if r.status_code in (200, 202) or time.monotonic() > until:
+            break
+        time.sleep(0.5)
+    assert r.status_code in (200, 202), r.text
+    case = r.json()["case_id"]
+    received = [line for line in stack.topic("duban.cases").decode().splitlines()
+                if '"frozen-1"' in line and "duban.case.received" in line]
+    assert len(received) == 1 and case in received[0]
