@@ -9,6 +9,7 @@ BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
 
 .PHONY: help deps lint build build-asan unit contract system test run up down bench \
+	bench-intake \
 	configure configure-asan
 
 help:
@@ -23,6 +24,7 @@ help:
 	@echo 'make run         build and run the local stack in the foreground; Ctrl-C stops it'
 	@echo 'make up / down   start the local stack in the background / stop it'
 	@echo 'make bench       build and run the HTTP benchmarks (tests/bench/http.sh)'
+	@echo 'make bench-intake  intake under load beside a hello world and kcat (tests/bench/intake.sh, about 90 s)'
 
 deps:
 	deploy/local/setup.sh
@@ -55,7 +57,7 @@ system: build build-asan
 lint: deps
 	cppcheck --quiet --enable=warning,portability,performance --std=c11 --inline-suppr \
 		-I libs --suppress=missingIncludeSystem --error-exitcode=1 -j2 libs services
-	shellcheck deploy/local/*.sh .ci/run tests/bench/http.sh
+	shellcheck deploy/local/*.sh .ci/run tests/bench/*.sh
 
 test: deps lint build build-asan unit contract system
 
@@ -70,4 +72,7 @@ down:
 
 bench: build
 	tests/bench/http.sh $(BUILD)
+
+bench-intake: build
+	tests/bench/intake.sh $(BUILD)
 
