@@ -62,6 +62,12 @@ enum dub_err dub_kafka_reader_new(const char *brokers, const char *topic, int ti
     rc = kafka_conf_set(conf, "enable.partition.eof", "false", why);
   if(!rc)
     rc = kafka_conf_set(conf, "client.id", "duban-reader", why);
+  /* A reader rebuilds state and may lag by a fraction of a second: fewer, larger fetches
+   * spare the broker a request for every message written. */
+  if(!rc)
+    rc = kafka_conf_set(conf, "fetch.wait.max.ms", "200", why);
+  if(!rc)
+    rc = kafka_conf_set(conf, "fetch.min.bytes", "262144", why);
   if(rc) {
     rd_kafka_conf_destroy(conf);
     goto out;

@@ -131,10 +131,14 @@ enum dub_err dub_runtime_open(const struct dub_runtime_spec *spec,
     goto out;
   char client_id[64];
   snprintf(client_id, sizeof client_id, "duban-%s", spec->service);
+  /* A short linger: requests wait for acknowledgements, and librdkafka batches by
+   * itself whatever queues while a request is in flight. */
+  static const char *const props[] = {"linger.ms", "1", NULL};
   const struct dub_kafka_producer_conf pconf = {
       .brokers = env->brokers,
       .client_id = client_id,
       .delivery_timeout_ms = DELIVERY_TIMEOUT_MS,
+      .props = props,
   };
   rc = dub_kafka_producer_new(&pconf, &rt->producer, why);
   if(rc)

@@ -369,21 +369,15 @@ static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t
     reject(&r, DUB_ERR_UNAVAILABLE,
            dub_xstrdup("kafka did not acknowledge the event; retry"), NULL);
   } else {
-    /* Kafka holds the event now: accepted, whatever Redis says next (the index catches
-     * up from duban.cases if these writes are lost). */
+    /* Kafka holds the event now: accepted, whatever Redis says next (the recorder
+     * writes the record in the background; the index catches up from duban.cases if
+     * that write is lost). */
     char now[DUB_TIME_LEN];
     dub_time_format(dub_time_now_ms(), DUB_SHANGHAI_OFFSET_MIN, now);
     char *rec = dub_xasprintf(
         "{\"status\":\"accepted\",\"case_id\":\"%s\",\"time\":\"%s\"}", j->case_id, now);
-    const char *set[] = {"SET", j->key, rec, "EX", ACCEPTED_TTL};
-    if(dub_cache_command(cache, NULL, 5, set, NULL))
-      dub_log_at(DUB_LOG_WARN, j->case_id, NULL, "could not record the accepted event");
+    intake_recorder_add(in, j->key, rec, ACCEPTED_TTL, j->case_key);
     free(rec);
-    if(j->case_key) {
-      const char *mark[] = {"SET", j->case_key, "1"};
-      if(dub_cache_command(cache, NULL, 3, mark, NULL))
-        dub_log_at(DUB_LOG_WARN, j->case_id, NULL, "could not record the new case");
-    }
   }
   count(in, j->client, j->type, err ? "unavailable" : "accepted");
   j->done(j->opaque, &r);

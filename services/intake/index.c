@@ -29,6 +29,7 @@
 struct intake_index {
   struct intake *in;
   struct dub_kafka_reader *reader;
+  struct dub_cache *cache; /* its own connection: pipelines never wait for requests */
   pthread_t thread;
   atomic_bool stop;
   atomic_bool ready;   /* complete: caught up once since the last (re)start */
@@ -96,7 +97,7 @@ static enum dub_err checkpoint(struct intake_index *x)
   for(int32_t i = 0; i < n; i++)
     dub_cache_pipeline_addf(p, "HSET %s p%d %lld", INTAKE_INDEX_KEY, (int)i,
                             (long long)x->committed[i]);
-  enum dub_err rc = dub_cache_pipeline_exec(dub_runtime_cache(x->in->rt), p, &replies);
+  enum dub_err rc = dub_cache_pipeline_exec(x->cache, p, &replies);
   if(!rc)
     dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
   dub_cache_pipeline_free(p);
@@ -111,8 +112,8 @@ static void restart(struct intake_index *x, bool from_beginning)
   struct dub_cache_reply *r = NULL;
   for(int32_t i = 0; i < n; i++)
     x->committed[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  if(!from_beginning && !dub_cache_commandf(dub_runtime_cache(x->in->rt), &r,
-                                            "HGETALL %s", INTAKE_INDEX_KEY)) {
+  if(!from_beginning &&
+     !dub_cache_commandf(x->cache, &r, "HGETALL %s", INTAKE_INDEX_KEY)) {
     for(size_t k = 0; r->type == DUB_CACHE_ARRAY && k + 1 < r->count; k += 2) {
       int part = 0;
       long long off = 0;
@@ -132,7 +133,7 @@ static bool index_key_exists(struct intake_index *x)
 {
   struct dub_cache_reply *r = NULL;
   bool exists = true; /* when Redis does not answer, nothing is known to be lost */
-  if(!dub_cache_commandf(dub_runtime_cache(x->in->rt), &r, "EXISTS %s", INTAKE_INDEX_KEY))
+  if(!dub_cache_commandf(x->cache, &r, "EXISTS %s", INTAKE_INDEX_KEY))
     exists = r->type == DUB_CACHE_INT && r->integer == 1;
   dub_cache_reply_free(r);
   return exists;
@@ -163,7 +164,7 @@ static void *run(void *arg)
     struct dub_cache_reply **replies = NULL;
     enum dub_err rc = DUB_OK;
     if(dub_cache_pipeline_count(p)) {
-      rc = dub_cache_pipeline_exec(dub_runtime_cache(x->in->rt), p, &replies);
+      rc = dub_cache_pipeline_exec(x->cache, p, &replies);
       if(!rc)
         dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
     }
@@ -197,9 +198,12 @@ enum dub_err intake_index_start(struct intake *in, char **why)
 {
   struct intake_index *x = dub_xcalloc(1, sizeof *x);
   x->in = in;
-  enum dub_err rc = dub_kafka_reader_new(dub_runtime_env(in->rt)->brokers, CASES_TOPIC,
-                                         10000, &x->reader, why);
+  const struct dub_runtime_env *env = dub_runtime_env(in->rt);
+  enum dub_err rc = dub_cache_new(env->redis_url, 1000, 1000, &x->cache, why);
+  if(!rc)
+    rc = dub_kafka_reader_new(env->brokers, CASES_TOPIC, 10000, &x->reader, why);
   if(rc) {
+    dub_cache_free(x->cache);
     free(x);
     return rc;
   }
@@ -218,6 +222,7 @@ void intake_index_stop(struct intake *in)
   atomic_store(&x->stop, true);
   pthread_join(x->thread, NULL);
   dub_kafka_reader_free(x->reader);
+  dub_cache_free(x->cache);
   free(x->committed);
   free(x);
   in->index = NULL;

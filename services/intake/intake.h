@@ -33,6 +33,7 @@ struct intake_type {
 #define INTAKE_INDEX_KEY "duban:intake:index"
 
 struct intake_index;
+struct intake_recorder;
 
 struct intake {
   struct dub_runtime *rt;
@@ -42,6 +43,7 @@ struct intake {
   struct dub_schema *received; /* schemas/events/duban.case.received.json */
   struct intake_type types[INTAKE_NTYPES];
   struct intake_index *index;
+  struct intake_recorder *recorder;
 };
 
 /* config.c: reads intake's environment and opens its keys and schemas. */
@@ -57,6 +59,14 @@ void intake_index_stop(struct intake *in);
 bool intake_index_ready(struct intake *in);
 /* Asks the index to start over from the beginning (Redis lost it). */
 void intake_index_rebuild(struct intake *in);
+
+/* recorder.c: writes accepted records to Redis in the background, in pipelines. */
+enum dub_err intake_recorder_start(struct intake *in, char **why);
+void intake_recorder_stop(struct intake *in);
+/* Queues SET key value EX ttl (and SET case_key 1 unless NULL). Strings are copied. Any
+ * thread; never blocks on Redis. */
+void intake_recorder_add(struct intake *in, const char *key, const char *value,
+                         const char *ttl, const char *case_key);
 
 /* on_inbound.c: the batch handler of duban.inbound. */
 void intake_on_inbound(void *ctx, const struct dub_kafka_msg *msgs, size_t n,

@@ -43,15 +43,19 @@ int main(void)
   dub_signals_install();
   dub_log_setup("intake", DUB_LOG_INFO);
   if(dub_runtime_env_load(&spec, &env, &why) || intake_open(&in, env.schema_dir, &why) ||
-     dub_runtime_open(&spec, &env, &in.rt, &why) || intake_index_start(&in, &why)) {
+     dub_runtime_open(&spec, &env, &in.rt, &why) || intake_recorder_start(&in, &why) ||
+     intake_index_start(&in, &why)) {
     dub_log_fatal("cannot start: %s", why ? why : "unknown error");
     goto out;
   }
   code = dub_runtime_run(in.rt);
 out:
   free(why);
+  /* The index reads through the runtime's connections; the recorder takes what the
+   * producer's final flush accepts, so it stops last. */
   intake_index_stop(&in);
   dub_runtime_close(in.rt);
+  intake_recorder_stop(&in);
   intake_close(&in);
   dub_runtime_env_release(&env);
   return code;

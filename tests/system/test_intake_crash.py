@@ -11,13 +11,14 @@ import requests
 
 from conftest import problem_event
 
-EVENTS = 240
 PUBLISHERS = 4
 KILLS = 3
 
 
-def publish(stack, ids, answers, errors):
-    for event_id in ids:
+def publish(stack, next_id, stop, answers, errors):
+    """Posts fresh events until 'stop' is set, each one until it gets a 2xx."""
+    while not stop.is_set():
+        event_id = next_id()
         attempts = 0
         while True:
             attempts += 1
@@ -38,24 +39,30 @@ def publish(stack, ids, answers, errors):
 
 
 def test_kill_9_under_load(stack):
-    ids = [f"crash-{i:04d}" for i in range(EVENTS)]
     answers, errors = {}, []
-    threads = [threading.Thread(target=publish,
-                                args=(stack, ids[k::PUBLISHERS], answers, errors))
-               for k in range(PUBLISHERS)]
+    counter = iter(range(1_000_000))
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def next_id():
+        with lock:
+            return f"crash-{next(counter):06d}"
+
+    threads = [threading.Thread(target=publish, args=(stack, next_id, stop, answers, errors))
+               for _ in range(PUBLISHERS)]
     for t in threads:
         t.start()
-    kills = 0
-    while kills < KILLS and any(t.is_alive() for t in threads):
+    for _ in range(KILLS):
         time.sleep(1.0)
         stack.kill("intake", signal.SIGKILL)
-        kills += 1
         stack.start_missing()
+    time.sleep(1.0)
+    stop.set()
     for t in threads:
         t.join(timeout=300)
     assert errors == []
-    assert kills == KILLS
-    assert len(answers) == EVENTS
+    ids = sorted(answers)
+    assert len(ids) >= 100, len(ids)
     retried = sum(1 for a in answers.values() if a[2] > 1)
 
     # Every event is in duban.cases exactly once, with the case id its publisher got.
@@ -72,4 +79,4 @@ def test_kill_9_under_load(stack):
     for event_id in ids:
         assert seen[event_id] == [answers[event_id][1]], (event_id, seen[event_id],
                                                           answers[event_id])
-    print(f"\n{EVENTS} events, {kills} kills, {retried} retried by their publisher")
+    print(f"\n{len(ids)} events, {KILLS} kills, {retried} retried by their publisher")
