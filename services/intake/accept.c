@@ -264,7 +264,7 @@ static enum dub_err lookup(struct intake *in, const char *key, char **value)
  * not: a duplicate (with the first case id), 409 while another writer holds the claim,
  * or 503 when Redis does not answer or the deduplication index is incomplete. */
 static enum dub_err claim(struct intake *in, const char *key, const char *case_id,
-                          struct intake_result *r)
+                          const char *case_key, struct intake_result *r)
 {
   struct dub_cache *cache = dub_runtime_cache(in->rt);
   struct dub_cache_pipeline *p = dub_cache_pipeline_new();
@@ -285,11 +285,19 @@ static enum dub_err claim(struct intake *in, const char *key, const char *case_i
   const char *set[] = {"SET", key, pending, "NX", "PX", CLAIM_TTL_MS};
   dub_cache_pipeline_add(p, 2, exists, NULL);
   dub_cache_pipeline_add(p, 6, set, NULL);
+  if(case_key) {
+    /* A new case is known before its 202: the publisher learns its id only from that
+     * answer and may act on it at once. Until the recorder makes it lasting after Kafka's
+     * acknowledgement, the mark expires, so a duplicate or a failed write leaves no
+     * lasting trace (nobody can name an id that was never answered). */
+    const char *mark[] = {"SET", case_key, "1", "PX", CLAIM_TTL_MS};
+    dub_cache_pipeline_add(p, 5, mark, NULL);
+  }
   if(dub_cache_pipeline_exec(cache, p, &replies))
     goto unavailable;
   bool index_ok = replies[0]->type == DUB_CACHE_INT && replies[0]->integer == 1;
   bool claimed = replies[1]->type == DUB_CACHE_STATUS;
-  dub_cache_replies_free(replies, 2);
+  dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
   if(!index_ok) {
     if(claimed) {
       const char *del[] = {"DEL", key};
@@ -455,7 +463,7 @@ void intake_accept(struct intake *in, const json_t *event,
       goto settle;
     }
   }
-  if(claim(in, j->key, j->case_id, &r))
+  if(claim(in, j->key, j->case_id, j->case_key, &r))
     goto settle; /* duplicate, in flight elsewhere, or Redis down */
 
   enum dub_err err = DUB_OK;

@@ -243,3 +243,16 @@ def test_duplicate_after_redis_flushall(stack):
         time.sleep(0.2)  # rebuilding from duban.cases
     assert r.status_code == 200, r.text
     assert r.json() == {"id": "flush-dup", "case_id": case, "status": "duplicate"}
+
+
+def test_action_right_after_its_case(stack):
+    """A publisher may act on a case the moment it learns its id."""
+    for i in range(20):
+        r = stack.post_event(problem_event(f"act-now-{i}"))
+        case = r.json()["case_id"]
+        action = {"specversion": "1.0", "id": f"act-now-{i}-accepted",
+                  "source": "/gov/hotline-12345", "type": "duban.case.accepted",
+                  "data": {"case_id": case}}
+        r = stack.post_event(action)
+        assert r.status_code == 202, r.text
+        assert r.json()["case_id"] == case
