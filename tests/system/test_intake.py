@@ -256,3 +256,9 @@ def test_action_right_after_its_case(stack):
         r = stack.post_event(action)
         assert r.status_code == 202, r.text
         assert r.json()["case_id"] == case
+    # Published on duban.cases keyed by the case id, so it stays in order with the case.
+    actions = [line.split("\t", 2) for line in stack.topic("duban.cases").decode().splitlines()
+               if '"act-now-' in line and "duban.case.accepted" in line]
+    assert len(actions) == 20
+    for key, _, value in actions:
+        assert json.loads(value)["data"]["case_id"] == key

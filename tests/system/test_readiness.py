@@ -73,3 +73,29 @@ def test_intake_answers_503_while_kafka_is_frozen(stack):
     received = [line for line in stack.topic("duban.cases").decode().splitlines()
                 if '"frozen-1"' in line and "duban.case.received" in line]
     assert len(received) == 1 and case in received[0]
+
+
+def test_intake_answers_503_while_redis_is_frozen(stack):
+    """Without Redis nothing can be deduplicated, so nothing is taken."""
+    from conftest import problem_event
+    pid = pid_of(stack, "redis")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = stack.post_event(problem_event("redis-frozen-1"))
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) > 0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_all(stack, 200)
+    received = [line for line in stack.topic("duban.cases").decode().splitlines()
+                if '"redis-frozen-1"' in line]
+    assert received == []
+    # A claim sent before the freeze may still be applied when Redis resumes: the retry
+    # then waits (409) until it expires, and is taken.
+    until = time.monotonic() + 20
+    while True:
+        r = stack.post_event(problem_event("redis-frozen-1"))
+        if r.status_code != 409 or time.monotonic() > until:
+            break
+        time.sleep(0.5)
+    assert r.status_code == 202, r.text
