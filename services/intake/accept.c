@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #define CASES_TOPIC "duban.cases"
@@ -42,6 +43,8 @@ struct job {
 
 static void job_free(struct job *j)
 {
+  if(!j)
+    return;
   free(j->key);
   free(j->case_key);
   free(j->client);
@@ -247,107 +250,169 @@ static json_t *received_event(struct intake *in, const json_t *inbound,
   return event;
 }
 
-/* Redis GET as a new string, NULL when absent. Any failure is DUB_ERR_UNAVAILABLE. */
-static enum dub_err lookup(struct intake *in, const char *key, char **value)
-{
-  struct dub_cache_reply *reply = NULL;
-  const char *argv[] = {"GET", key};
-  *value = NULL;
-  enum dub_err rc = dub_cache_command(dub_runtime_cache(in->rt), &reply, 2, argv, NULL);
-  if(!rc && reply->type == DUB_CACHE_STRING)
-    *value = dub_xstrndup(reply->str, reply->len);
-  dub_cache_reply_free(reply);
-  return rc ? DUB_ERR_UNAVAILABLE : DUB_OK;
-}
+/* The parts of one event's claim in a pipeline: where its replies are. */
+struct claim_slot {
+  struct job *job;
+  size_t case_reply;  /* GET of the named case (actions), or SIZE_MAX */
+  size_t claim_reply; /* SET key pending NX */
+  bool claimed;
+};
 
-/* Claims the event's key for this writer. DUB_OK when claimed; otherwise *r says why
- * not: a duplicate (with the first case id), 409 while another writer holds the claim,
- * or 503 when Redis does not answer or the deduplication index is incomplete. */
-static enum dub_err claim(struct intake *in, const char *key, const char *case_id,
-                          const char *case_key, struct intake_result *r)
+static bool json_status(const struct dub_cache_reply *reply, const char *want,
+                        char *case_id, size_t case_id_len)
 {
-  struct dub_cache *cache = dub_runtime_cache(in->rt);
-  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
-  struct dub_cache_reply **replies = NULL;
-  char *pending = dub_xasprintf("{\"status\":\"pending\",\"case_id\":\"%s\"}", case_id);
-  char *known = NULL, *why = NULL;
   json_t *rec = NULL;
-  enum dub_err rc = DUB_ERR_UNAVAILABLE;
-  if(!intake_index_ready(in)) {
-    reject(r, DUB_ERR_UNAVAILABLE,
-           dub_xstrdup("rebuilding the deduplication index from duban.cases; retry"),
-           NULL);
-    goto out;
-  }
-  /* The index key and the claim in one round trip: if Redis lost the index since it was
-   * last looked at, a duplicate could pass the claim unseen. */
-  const char *exists[] = {"EXISTS", INTAKE_INDEX_KEY};
-  const char *set[] = {"SET", key, pending, "NX", "PX", CLAIM_TTL_MS};
-  dub_cache_pipeline_add(p, 2, exists, NULL);
-  dub_cache_pipeline_add(p, 6, set, NULL);
-  if(case_key) {
-    /* A new case is known before its 202: the publisher learns its id only from that
-     * answer and may act on it at once. Until the recorder makes it lasting after Kafka's
-     * acknowledgement, the mark expires, so a duplicate or a failed write leaves no
-     * lasting trace (nobody can name an id that was never answered). */
-    const char *mark[] = {"SET", case_key, "1", "PX", CLAIM_TTL_MS};
-    dub_cache_pipeline_add(p, 5, mark, NULL);
-  }
-  if(dub_cache_pipeline_exec(cache, p, &replies))
-    goto unavailable;
-  bool index_ok = replies[0]->type == DUB_CACHE_INT && replies[0]->integer == 1;
-  bool claimed = replies[1]->type == DUB_CACHE_STATUS;
-  dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
-  if(!index_ok) {
-    if(claimed) {
-      const char *del[] = {"DEL", key};
-      dub_cache_command(cache, NULL, 2, del, NULL);
-    }
-    intake_index_rebuild(in);
-    reject(r, DUB_ERR_UNAVAILABLE,
-           dub_xstrdup("rebuilding the deduplication index from duban.cases; retry"),
-           NULL);
-    goto out;
-  }
-  if(claimed) {
-    rc = DUB_OK;
-    goto out;
-  }
-  if(lookup(in, key, &known))
-    goto unavailable;
-  if(known && dub_json_parse(known, strlen(known), &rec, &why) == DUB_OK) {
+  char *why = NULL;
+  bool match = false;
+  if(reply->type == DUB_CACHE_STRING &&
+     dub_json_parse(reply->str, reply->len, &rec, &why) == DUB_OK) {
     const char *status = dub_json_str(rec, "status");
     const char *first = dub_json_str(rec, "case_id");
-    if(status && strcmp(status, "accepted") == 0 && first) {
-      r->duplicate = true;
-      snprintf(r->case_id, sizeof r->case_id, "%s", first);
-      rc = DUB_ERR_CONFLICT; /* not claimed; r says duplicate */
-      goto out;
-    }
-    if(status && strcmp(status, "pending") == 0) {
-      reject(r, DUB_ERR_CONFLICT,
-             dub_xstrdup("the same event is being accepted right now; retry in a moment"),
-             NULL);
-      rc = DUB_ERR_CONFLICT;
-      goto out;
-    }
+    match = status && strcmp(status, want) == 0 && first;
+    if(match && case_id)
+      snprintf(case_id, case_id_len, "%s", first);
   }
-  /* Absent again, or an earlier rejection: this writer takes it. */
-  const char *take[] = {"SET", key, pending, "PX", CLAIM_TTL_MS};
-  if(dub_cache_command(cache, NULL, 5, take, NULL))
-    goto unavailable;
-  rc = DUB_OK;
-  goto out;
-unavailable:
-  reject(r, DUB_ERR_UNAVAILABLE, dub_xstrdup("redis is not reachable; retry"), NULL);
-  rc = DUB_ERR_UNAVAILABLE;
-out:
   free(why);
   json_decref(rec);
-  free(known);
+  return match;
+}
+
+static void reject_all(struct claim_slot *slots, size_t n, struct intake_result *results,
+                       enum dub_err err, const char *message)
+{
+  for(size_t i = 0; i < n; i++)
+    if(slots[i].job && !results[i].err && !results[i].duplicate)
+      reject(&results[i], err, dub_xstrdup(message), NULL);
+}
+
+/* Claims the keys of 'n' events for this writer in as few round trips as there are
+ * outcomes to tell apart (one when every claim is new). For each slot: claimed, or
+ * results[i] says why not: a duplicate (with the first case id), 404 for an action on
+ * an unknown case, 409 while another writer holds the claim, or 503 when Redis does not
+ * answer or the deduplication index is incomplete. */
+static void claim_many(struct intake *in, struct claim_slot *slots, size_t n,
+                       struct intake_result *results)
+{
+  struct dub_cache *cache = dub_runtime_cache(in->rt);
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new(), *p2 = NULL, *p3 = NULL;
+  struct dub_cache_reply **replies = NULL, **replies2 = NULL;
+  size_t nreplies = 0, *second = dub_xcalloc(n, sizeof *second);
+  if(!intake_index_ready(in)) {
+    reject_all(slots, n, results, DUB_ERR_UNAVAILABLE,
+               "rebuilding the deduplication index from duban.cases; retry");
+    goto out;
+  }
+  /* The index key with the claims: if Redis lost the index since it was last looked
+   * at, a duplicate could pass its claim unseen. */
+  dub_cache_pipeline_addf(p, "EXISTS %s", INTAKE_INDEX_KEY);
+  for(size_t i = 0; i < n; i++) {
+    struct job *j = slots[i].job;
+    slots[i].case_reply = SIZE_MAX;
+    if(!j)
+      continue;
+    char *pending =
+        dub_xasprintf("{\"status\":\"pending\",\"case_id\":\"%s\"}", j->case_id);
+    if(!j->case_key) {
+      char *named = dub_xasprintf("duban:intake:case:{%s}", j->case_id);
+      slots[i].case_reply = dub_cache_pipeline_count(p);
+      dub_cache_pipeline_addf(p, "GET %s", named);
+      free(named);
+    }
+    slots[i].claim_reply = dub_cache_pipeline_count(p);
+    dub_cache_pipeline_addf(p, "SET %s %s NX PX %s", j->key, pending, CLAIM_TTL_MS);
+    if(j->case_key)
+      /* A new case is known before its 202: the publisher learns its id only from that
+       * answer and may act on it at once. Until the recorder makes it lasting after
+       * Kafka's acknowledgement the mark expires, so a duplicate or a failed write
+       * leaves no lasting trace. */
+      dub_cache_pipeline_addf(p, "SET %s 1 PX %s", j->case_key, CLAIM_TTL_MS);
+    free(pending);
+  }
+  nreplies = dub_cache_pipeline_count(p);
+  if(dub_cache_pipeline_exec(cache, p, &replies)) {
+    reject_all(slots, n, results, DUB_ERR_UNAVAILABLE, "redis is not reachable; retry");
+    goto out;
+  }
+  bool index_ok = replies[0]->type == DUB_CACHE_INT && replies[0]->integer == 1;
+  p2 = dub_cache_pipeline_new(); /* GETs of keys claimed by someone else */
+  p3 = dub_cache_pipeline_new(); /* claims to release or take over */
+  for(size_t i = 0; i < n; i++) {
+    struct job *j = slots[i].job;
+    if(!j)
+      continue;
+    slots[i].claimed = replies[slots[i].claim_reply]->type == DUB_CACHE_STATUS;
+    bool unknown_case = slots[i].case_reply != SIZE_MAX &&
+                        replies[slots[i].case_reply]->type != DUB_CACHE_STRING;
+    if(!index_ok || unknown_case) {
+      if(slots[i].claimed)
+        dub_cache_pipeline_addf(p3, "DEL %s", j->key);
+      slots[i].claimed = false;
+      if(!index_ok)
+        reject(&results[i], DUB_ERR_UNAVAILABLE,
+               dub_xstrdup("rebuilding the deduplication index from duban.cases; retry"),
+               NULL);
+      else
+        reject(&results[i], DUB_ERR_NOT_FOUND,
+               dub_xasprintf("case '%s' does not exist", j->case_id),
+               one_detail("/data/case_id", "names no case"));
+    } else if(!slots[i].claimed) {
+      second[i] = dub_cache_pipeline_count(p2) + 1;
+      dub_cache_pipeline_addf(p2, "GET %s", j->key);
+    }
+  }
+  if(!index_ok)
+    intake_index_rebuild(in);
+  if(dub_cache_pipeline_count(p2) && dub_cache_pipeline_exec(cache, p2, &replies2)) {
+    for(size_t i = 0; i < n; i++)
+      if(second[i])
+        reject(&results[i], DUB_ERR_UNAVAILABLE,
+               dub_xstrdup("redis is not reachable; retry"), NULL);
+    goto release;
+  }
+  for(size_t i = 0; i < n; i++) {
+    struct job *j = slots[i].job;
+    if(!second[i])
+      continue;
+    const struct dub_cache_reply *got = replies2[second[i] - 1];
+    if(json_status(got, "accepted", results[i].case_id, sizeof results[i].case_id)) {
+      results[i].duplicate = true;
+    } else if(json_status(got, "pending", NULL, 0)) {
+      reject(&results[i], DUB_ERR_CONFLICT,
+             dub_xstrdup("the same event is being accepted right now; retry in a moment"),
+             NULL);
+    } else {
+      /* Gone meanwhile, or an earlier rejection: this writer takes it. */
+      char *pending =
+          dub_xasprintf("{\"status\":\"pending\",\"case_id\":\"%s\"}", j->case_id);
+      dub_cache_pipeline_addf(p3, "SET %s %s PX %s", j->key, pending, CLAIM_TTL_MS);
+      free(pending);
+      slots[i].claimed = true;
+    }
+  }
+release:
+  if(dub_cache_pipeline_count(p3)) {
+    struct dub_cache_reply **replies3 = NULL;
+    if(dub_cache_pipeline_exec(cache, p3, &replies3)) {
+      /* Take-overs may not have happened: give those up. */
+      for(size_t i = 0; i < n; i++)
+        if(second[i] && slots[i].claimed) {
+          slots[i].claimed = false;
+          reject(&results[i], DUB_ERR_UNAVAILABLE,
+                 dub_xstrdup("redis is not reachable; retry"), NULL);
+        }
+    } else {
+      dub_cache_replies_free(replies3, dub_cache_pipeline_count(p3));
+    }
+  }
+out:
+  if(replies)
+    dub_cache_replies_free(replies, nreplies);
+  if(replies2)
+    dub_cache_replies_free(replies2, dub_cache_pipeline_count(p2));
   dub_cache_pipeline_free(p);
-  free(pending);
-  return rc;
+  dub_cache_pipeline_free(p2);
+  dub_cache_pipeline_free(p3);
+  free(second);
 }
 
 /* Runs on the producer's poll thread once Kafka answered. */
@@ -393,104 +458,117 @@ static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t
   job_free(j);
 }
 
-void intake_accept(struct intake *in, const json_t *event,
-                   const struct dub_auth_client *client, const char *client_id,
-                   intake_done_fn done, void *opaque)
+/* Checks one event and makes its job; NULL with *r set when it is rejected. */
+static struct job *prepare(struct intake *in, const json_t *event,
+                           const struct dub_auth_client *client, const char *client_id,
+                           intake_done_fn done, void *opaque, struct intake_result *r)
 {
-  struct intake_result r = {0};
-  json_t *errors = NULL, *out = NULL;
+  json_t *errors = NULL;
   const char *type = dub_json_str(event, "type");
-  struct job *j = NULL;
-
   if(dub_schema_validate(in->envelope, event, &errors)) {
-    reject(&r, DUB_ERR_SCHEMA,
-           dub_xstrdup("the event envelope does not match the schema"), errors);
-    goto settle;
+    reject(r, DUB_ERR_SCHEMA, dub_xstrdup("the event envelope does not match the schema"),
+           errors);
+    return NULL;
   }
   const char *source = dub_json_str(event, "source");
-  const char *id = dub_json_str(event, "id");
   if(!source_allowed(in, client, source)) {
-    reject(&r, DUB_ERR_FORBIDDEN,
+    reject(r, DUB_ERR_FORBIDDEN,
            dub_xasprintf("client '%s' may not publish events of source '%s'",
                          client_id ? client_id : "(kafka)", source),
            NULL);
-    goto settle;
+    return NULL;
   }
   const struct intake_type *t = intake_type_find(in, type);
   if(!t) {
-    reject(&r, DUB_ERR_SCHEMA, dub_xstrdup("unknown event type"),
+    reject(r, DUB_ERR_SCHEMA, dub_xstrdup("unknown event type"),
            one_detail("/type", "is not an inbound event type of duban"));
-    goto settle;
+    return NULL;
   }
   json_t *data = json_object_get(event, "data");
   if(dub_schema_validate(t->data, data ? data : json_null(), &errors)) {
     prefix_pointers(errors, "/data");
-    reject(&r, DUB_ERR_SCHEMA, dub_xstrdup("the event data does not match the schema"),
+    reject(r, DUB_ERR_SCHEMA, dub_xstrdup("the event data does not match the schema"),
            errors);
-    goto settle;
+    return NULL;
   }
-
-  j = dub_xcalloc(1, sizeof *j);
+  struct job *j = dub_xcalloc(1, sizeof *j);
   j->in = in;
   j->done = done;
   j->opaque = opaque;
   j->client = dub_xstrdup(client_id ? client_id : "kafka");
   j->type = dub_xstrdup(type);
-  j->key = intake_event_key(source, id);
-  bool reported = strcmp(type, REPORTED_TYPE) == 0;
-  if(reported) {
+  j->key = intake_event_key(source, dub_json_str(event, "id"));
+  if(strcmp(type, REPORTED_TYPE) == 0) {
     if(intake_caseid_new(dub_time_now_ms(), j->case_id)) {
-      reject(&r, DUB_ERR_INTERNAL, dub_xstrdup("no randomness for a case id"), NULL);
-      goto settle;
+      reject(r, DUB_ERR_INTERNAL, dub_xstrdup("no randomness for a case id"), NULL);
+      job_free(j);
+      return NULL;
     }
     j->case_key = dub_xasprintf("duban:intake:case:{%s}", j->case_id);
   } else {
-    /* An action must name a case intake has accepted. */
+    /* An action must name a case intake has accepted; claim_many() checks it. */
     snprintf(j->case_id, sizeof j->case_id, "%s", dub_json_str(data, "case_id"));
-    char *case_key = dub_xasprintf("duban:intake:case:{%s}", j->case_id);
-    char *known = NULL;
-    enum dub_err rc = lookup(in, case_key, &known);
-    bool exists = known != NULL;
-    free(case_key);
-    free(known);
-    if(rc) {
-      reject(&r, rc, dub_xstrdup("redis is not reachable; retry"), NULL);
-      goto settle;
-    }
-    if(!exists) {
-      reject(&r, DUB_ERR_NOT_FOUND, dub_xasprintf("case '%s' does not exist", j->case_id),
-             one_detail("/data/case_id", "names no case"));
-      goto settle;
-    }
   }
-  if(claim(in, j->key, j->case_id, j->case_key, &r))
-    goto settle; /* duplicate, in flight elsewhere, or Redis down */
+  return j;
+}
 
+/* Writes one claimed event to duban.cases; false with *r set when it cannot. */
+static bool produce(struct intake *in, const json_t *event, struct job *j,
+                    struct intake_result *r)
+{
   enum dub_err err = DUB_OK;
-  out = reported ? received_event(in, event, j->case_id, &err)
-                 : json_incref((json_t *)event);
+  json_t *out = j->case_key ? received_event(in, event, j->case_id, &err)
+                            : json_incref((json_t *)event);
   if(err) {
-    reject(&r, err, NULL, NULL);
-    goto unclaim;
+    reject(r, err, NULL, NULL);
+    return false;
   }
   j->started_ms = dub_time_mono_ms();
   err = dub_ce_produce(dub_runtime_producer(in->rt), CASES_TOPIC, j->case_id, out,
                        delivered, j);
   json_decref(out);
   if(err) {
-    reject(&r, err == DUB_ERR_MALFORMED ? DUB_ERR_INTERNAL : DUB_ERR_UNAVAILABLE,
+    reject(r, err == DUB_ERR_MALFORMED ? DUB_ERR_INTERNAL : DUB_ERR_UNAVAILABLE,
            dub_xstrdup("the event could not be queued for kafka; retry"), NULL);
-    goto unclaim;
+    return false;
   }
-  return; /* delivered() settles it */
-unclaim : {
-  const char *del[] = {"DEL", j->key};
-  dub_cache_command(dub_runtime_cache(in->rt), NULL, 2, del, NULL);
+  return true; /* delivered() settles it */
 }
-settle:
-  if(r.err && r.err != DUB_ERR_UNAVAILABLE && r.err != DUB_ERR_CONFLICT)
-    record_rejection(in, event, &r);
-  settle(in, client_id ? client_id : "kafka", type, &r, done, opaque);
-  if(j)
+
+void intake_accept_many(struct intake *in, json_t *const *events, size_t n,
+                        const struct dub_auth_client *client, const char *client_id,
+                        intake_done_fn done, void *const *opaques)
+{
+  struct intake_result *results = dub_xcalloc(n, sizeof *results);
+  struct claim_slot *slots = dub_xcalloc(n, sizeof *slots);
+  for(size_t i = 0; i < n; i++)
+    slots[i].job =
+        prepare(in, events[i], client, client_id, done, opaques[i], &results[i]);
+  claim_many(in, slots, n, results);
+  const char *who = client_id ? client_id : "kafka";
+  for(size_t i = 0; i < n; i++) {
+    struct job *j = slots[i].job;
+    if(slots[i].claimed) {
+      if(produce(in, events[i], j, &results[i]))
+        continue;
+      const char *del[] = {"DEL", j->key};
+      dub_cache_command(dub_runtime_cache(in->rt), NULL, 2, del, NULL);
+    }
+    struct intake_result *r = &results[i];
+    if(r->err && r->err != DUB_ERR_UNAVAILABLE && r->err != DUB_ERR_CONFLICT)
+      record_rejection(in, events[i], r);
+    settle(in, who, dub_json_str(events[i], "type"), r, done, opaques[i]);
     job_free(j);
+  }
+  free(slots);
+  free(results);
+}
+
+void intake_accept(struct intake *in, const json_t *event,
+                   const struct dub_auth_client *client, const char *client_id,
+                   intake_done_fn done, void *opaque)
+{
+  json_t *const events[] = {(json_t *)event};
+  void *const opaques[] = {opaque};
+  intake_accept_many(in, events, 1, client, client_id, done, opaques);
 }

@@ -40,6 +40,12 @@ void intake_accept(struct intake *in, const json_t *event,
                    const struct dub_auth_client *client, const char *client_id,
                    intake_done_fn done, void *opaque);
 
+/* The same for 'n' events at once, with their Redis claims in one round trip: for
+ * batches. opaques[i] goes with events[i]. */
+void intake_accept_many(struct intake *in, json_t *const *events, size_t n,
+                        const struct dub_auth_client *client, const char *client_id,
+                        intake_done_fn done, void *const *opaques);
+
 /* The Redis key of what became of event 'id' of 'source'. Returns a new string. */
 char *intake_event_key(const char *source, const char *id);
 

@@ -50,6 +50,9 @@ void intake_on_inbound(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
                      .cond = PTHREAD_COND_INITIALIZER,
                      .remaining = n};
   struct slot *slots = dub_xcalloc(n, sizeof *slots);
+  json_t **events = dub_xcalloc(n, sizeof *events);
+  void **opaques = dub_xcalloc(n, sizeof *opaques);
+  size_t m = 0;
   for(size_t i = 0; i < n; i++) {
     json_t *event = NULL;
     slots[i] = (struct slot){&w, &results[i], &whys[i]};
@@ -60,9 +63,15 @@ void intake_on_inbound(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
       pthread_mutex_unlock(&w.lock);
       continue; /* dead-lettered with the decoder's reason */
     }
-    intake_accept(in, event, NULL, NULL, done, &slots[i]);
-    json_decref(event);
+    events[m] = event;
+    opaques[m++] = &slots[i];
   }
+  if(m)
+    intake_accept_many(in, events, m, NULL, NULL, done, opaques);
+  for(size_t i = 0; i < m; i++)
+    json_decref(events[i]);
+  free(opaques);
+  free(events);
   /* Every write is in flight together; wait for the last acknowledgement. */
   pthread_mutex_lock(&w.lock);
   while(w.remaining)

@@ -107,16 +107,20 @@ static enum dub_err post_batch(struct intake *in, struct dub_http_request *req,
   b->remaining = n;
   b->pending = dub_http_reply_defer(reply);
   const struct dub_auth_client *client = dub_http_request_client(req);
-  const char *client_id = dub_auth_client_id(client);
+  json_t **list = dub_xcalloc(n, sizeof *list);
+  void **items = dub_xcalloc(n, sizeof *items);
   for(size_t i = 0; i < n; i++) {
     struct batch_item *item = dub_xcalloc(1, sizeof *item);
-    json_t *event = json_array_get(events, i);
+    list[i] = json_array_get(events, i);
     item->batch = b;
     item->index = i;
-    item->event_id = dub_xstrdup(dub_json_str(event, "id"));
-    /* After the last call 'b' may be gone: it is freed by the last result. */
-    intake_accept(in, event, client, client_id, item_done, item);
+    item->event_id = dub_xstrdup(dub_json_str(list[i], "id"));
+    items[i] = item;
   }
+  /* After this call 'b' may be gone: the last result frees it. */
+  intake_accept_many(in, list, n, client, dub_auth_client_id(client), item_done, items);
+  free(items);
+  free(list);
   return DUB_OK;
 }
 
