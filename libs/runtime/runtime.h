@@ -25,6 +25,7 @@ struct dub_runtime_env {
   long port;         /* DUBAN_<SERVICE>_PORT [the service's default] */
   long http_threads; /* DUBAN_HTTP_THREADS [2] */
   long drain_ms;     /* DUBAN_DRAIN_MS [3000]: wait for requests in flight on stop */
+  long linger_ms;    /* DUBAN_KAFKA_LINGER_MS [5]: producer batching delay, 0..1000 */
   enum dub_log_level log_level; /* DUBAN_LOG_LEVEL [info] */
 };
 
