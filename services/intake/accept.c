@@ -201,8 +201,8 @@ static enum dub_err seal_reporter(struct intake *in, json_t *data, const char *c
 
 /* Builds duban.case.received for a new problem. Returns a new event, or NULL with *err.
  */
-static json_t *received_event(struct intake *in, const json_t *inbound,
-                              const char *case_id, enum dub_err *err)
+static json_t *received_event(struct intake *in, json_t *inbound, const char *case_id,
+                              enum dub_err *err)
 {
   char now[DUB_TIME_LEN], start[DUB_TIME_LEN];
   int64_t received_ms = dub_time_now_ms(), reported_ms = -1;
@@ -214,7 +214,8 @@ static json_t *received_event(struct intake *in, const json_t *inbound,
   dub_time_format(received_ms, DUB_SHANGHAI_OFFSET_MIN, now);
   dub_time_format(clock_ms, DUB_SHANGHAI_OFFSET_MIN, start);
 
-  json_t *data = json_deep_copy(json_object_get(inbound, "data"));
+  /* The inbound event is this request's own: its data is sealed in place, not copied. */
+  json_t *data = json_incref(json_object_get(inbound, "data"));
   *err = seal_reporter(in, data, case_id);
   if(*err) {
     json_decref(data);
@@ -296,7 +297,11 @@ static void claim_many(struct intake *in, struct claim_slot *slots, size_t n,
   struct dub_cache *cache = dub_runtime_cache(in->rt);
   struct dub_cache_pipeline *p = dub_cache_pipeline_new(), *p2 = NULL, *p3 = NULL;
   struct dub_cache_reply **replies = NULL, **replies2 = NULL;
-  size_t nreplies = 0, *second = dub_xcalloc(n, sizeof *second);
+  size_t nreplies = 0, *second = dub_xcalloc(n, sizeof *second), jobs = 0;
+  for(size_t i = 0; i < n; i++)
+    jobs += slots[i].job != NULL;
+  if(!jobs)
+    goto out; /* all rejected already: nothing to claim */
   if(!intake_index_ready(in)) {
     reject_all(slots, n, results, DUB_ERR_UNAVAILABLE,
                "rebuilding the deduplication index from duban.cases; retry");
@@ -513,12 +518,12 @@ static struct job *prepare(struct intake *in, const json_t *event,
 }
 
 /* Writes one claimed event to duban.cases; false with *r set when it cannot. */
-static bool produce(struct intake *in, const json_t *event, struct job *j,
+static bool produce(struct intake *in, json_t *event, struct job *j,
                     struct intake_result *r)
 {
   enum dub_err err = DUB_OK;
-  json_t *out = j->case_key ? received_event(in, event, j->case_id, &err)
-                            : json_incref((json_t *)event);
+  json_t *out =
+      j->case_key ? received_event(in, event, j->case_id, &err) : json_incref(event);
   if(err) {
     reject(r, err, NULL, NULL);
     return false;
@@ -564,11 +569,10 @@ void intake_accept_many(struct intake *in, json_t *const *events, size_t n,
   free(results);
 }
 
-void intake_accept(struct intake *in, const json_t *event,
-                   const struct dub_auth_client *client, const char *client_id,
-                   intake_done_fn done, void *opaque)
+void intake_accept(struct intake *in, json_t *event, const struct dub_auth_client *client,
+                   const char *client_id, intake_done_fn done, void *opaque)
 {
-  json_t *const events[] = {(json_t *)event};
+  json_t *const events[] = {event};
   void *const opaques[] = {opaque};
   intake_accept_many(in, events, 1, client, client_id, done, opaques);
 }

@@ -33,12 +33,13 @@ json_t *intake_result_json(struct intake_result *result, const char *event_id);
  * Kafka answered. Owns 'result' for the call only. */
 typedef void (*intake_done_fn)(void *opaque, struct intake_result *result);
 
-/* Takes one event (borrowed; it may be any JSON value) through the whole path. 'client'
- * is the authenticated HTTP client, or NULL for an event read from duban.inbound (its
- * source must then belong to some client of clients.json). 'done' runs exactly once. */
-void intake_accept(struct intake *in, const json_t *event,
-                   const struct dub_auth_client *client, const char *client_id,
-                   intake_done_fn done, void *opaque);
+/* Takes one event (borrowed; it may be any JSON value) through the whole path. The
+ * event's data may be changed on the way (its reporter block is sealed in place).
+ * 'client' is the authenticated HTTP client, or NULL for an event read from duban.inbound
+ * (its source must then belong to some client of clients.json). 'done' runs exactly once.
+ */
+void intake_accept(struct intake *in, json_t *event, const struct dub_auth_client *client,
+                   const char *client_id, intake_done_fn done, void *opaque);
 
 /* The same for 'n' events at once, with their Redis claims in one round trip: for
  * batches. opaques[i] goes with events[i]. */
