@@ -16,6 +16,7 @@
 #include "schema/schema.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -28,8 +29,10 @@
 #define REJECTED_TTL "86400"
 #define CLAIM_TTL_MS "10000"
 
-/* One event between its claim and Kafka's answer. */
+/* One event from its checks to Kafka's answer. */
 struct job {
+  struct job *next; /* in the claimer's queue */
+  json_t *event;    /* a reference held while queued */
   struct intake *in;
   intake_done_fn done;
   void *opaque;
@@ -45,6 +48,7 @@ static void job_free(struct job *j)
 {
   if(!j)
     return;
+  json_decref(j->event);
   free(j->key);
   free(j->case_key);
   free(j->client);
@@ -540,33 +544,157 @@ static bool produce(struct intake *in, json_t *event, struct job *j,
   return true; /* delivered() settles it */
 }
 
-void intake_accept_many(struct intake *in, json_t *const *events, size_t n,
-                        const struct dub_auth_client *client, const char *client_id,
-                        intake_done_fn done, void *const *opaques)
+/* The claimer: one thread takes every event waiting for its claim, claims them all in
+ * one pipeline and writes them to Kafka, so that concurrent requests share their Redis
+ * round trips (group commit) and no HTTP thread waits for Redis. */
+struct intake_claimer {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct job *head, *tail;
+  bool stop;
+  bool stopped; /* no more jobs are taken */
+};
+
+#define CLAIM_BATCH 1000
+
+/* Claims and writes 'n' queued jobs; settles those that are not written. */
+static void claim_and_produce(struct intake *in, struct job **jobs, size_t n)
 {
   struct intake_result *results = dub_xcalloc(n, sizeof *results);
   struct claim_slot *slots = dub_xcalloc(n, sizeof *slots);
   for(size_t i = 0; i < n; i++)
-    slots[i].job =
-        prepare(in, events[i], client, client_id, done, opaques[i], &results[i]);
+    slots[i].job = jobs[i];
   claim_many(in, slots, n, results);
-  const char *who = client_id ? client_id : "kafka";
   for(size_t i = 0; i < n; i++) {
-    struct job *j = slots[i].job;
+    struct job *j = jobs[i];
+    json_t *event = json_incref(j->event);
     if(slots[i].claimed) {
-      if(produce(in, events[i], j, &results[i]))
+      json_decref(j->event);
+      j->event = NULL; /* delivered() frees the job without it */
+      if(produce(in, event, j, &results[i])) {
+        json_decref(event);
         continue;
+      }
       const char *del[] = {"DEL", j->key};
       dub_cache_command(dub_runtime_cache(in->rt), NULL, 2, del, NULL);
     }
     struct intake_result *r = &results[i];
     if(r->err && r->err != DUB_ERR_UNAVAILABLE && r->err != DUB_ERR_CONFLICT)
-      record_rejection(in, events[i], r);
-    settle(in, who, dub_json_str(events[i], "type"), r, done, opaques[i]);
+      record_rejection(in, event, r);
+    settle(in, j->client, j->type, r, j->done, j->opaque);
+    json_decref(event);
     job_free(j);
   }
   free(slots);
   free(results);
+}
+
+static void *claimer_main(void *arg)
+{
+  struct intake *in = arg;
+  struct intake_claimer *c = in->claimer;
+  struct job **jobs = dub_xcalloc(CLAIM_BATCH, sizeof *jobs);
+  pthread_mutex_lock(&c->lock);
+  for(;;) {
+    while(!c->head && !c->stop)
+      pthread_cond_wait(&c->cond, &c->lock);
+    if(!c->head) {
+      c->stopped = true;
+      break;
+    }
+    size_t n = 0;
+    while(c->head && n < CLAIM_BATCH) {
+      jobs[n++] = c->head;
+      c->head = c->head->next;
+    }
+    if(!c->head)
+      c->tail = NULL;
+    pthread_mutex_unlock(&c->lock);
+    claim_and_produce(in, jobs, n);
+    pthread_mutex_lock(&c->lock);
+  }
+  pthread_mutex_unlock(&c->lock);
+  free(jobs);
+  return NULL;
+}
+
+void intake_claimer_start(struct intake *in)
+{
+  struct intake_claimer *c = dub_xcalloc(1, sizeof *c);
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->cond, NULL);
+  in->claimer = c;
+  pthread_create(&c->thread, NULL, claimer_main, in);
+}
+
+void intake_claimer_stop(struct intake *in)
+{
+  struct intake_claimer *c = in->claimer;
+  if(!c)
+    return;
+  pthread_mutex_lock(&c->lock);
+  c->stop = true;
+  pthread_cond_signal(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+  pthread_join(c->thread, NULL); /* what was queued is claimed and written first */
+}
+
+void intake_claimer_free(struct intake *in)
+{
+  struct intake_claimer *c = in->claimer;
+  if(!c)
+    return;
+  pthread_cond_destroy(&c->cond);
+  pthread_mutex_destroy(&c->lock);
+  free(c);
+  in->claimer = NULL;
+}
+
+void intake_accept_many(struct intake *in, json_t *const *events, size_t n,
+                        const struct dub_auth_client *client, const char *client_id,
+                        intake_done_fn done, void *const *opaques)
+{
+  struct intake_claimer *c = in->claimer;
+  const char *who = client_id ? client_id : "kafka";
+  struct job *first = NULL, *last = NULL;
+  for(size_t i = 0; i < n; i++) {
+    struct intake_result r = {0};
+    struct job *j = prepare(in, events[i], client, client_id, done, opaques[i], &r);
+    if(!j) {
+      record_rejection(in, events[i], &r);
+      settle(in, who, dub_json_str(events[i], "type"), &r, done, opaques[i]);
+      continue;
+    }
+    j->event = json_incref(events[i]);
+    if(last)
+      last->next = j;
+    else
+      first = j;
+    last = j;
+  }
+  if(!first)
+    return;
+  pthread_mutex_lock(&c->lock);
+  bool taken = !c->stopped && !c->stop;
+  if(taken) {
+    if(c->tail)
+      c->tail->next = first;
+    else
+      c->head = first;
+    c->tail = last;
+    pthread_cond_signal(&c->cond);
+  }
+  pthread_mutex_unlock(&c->lock);
+  while(!taken && first) {
+    /* Stopping: nothing new is written. */
+    struct job *j = first;
+    struct intake_result r = {0};
+    first = j->next;
+    reject(&r, DUB_ERR_UNAVAILABLE, dub_xstrdup("intake is stopping; retry"), NULL);
+    settle(in, j->client, j->type, &r, j->done, j->opaque);
+    job_free(j);
+  }
 }
 
 void intake_accept(struct intake *in, json_t *event, const struct dub_auth_client *client,

@@ -47,6 +47,13 @@ void intake_accept_many(struct intake *in, json_t *const *events, size_t n,
                         const struct dub_auth_client *client, const char *client_id,
                         intake_done_fn done, void *const *opaques);
 
+/* The claimer thread that claims and writes queued events; start before taking events,
+ * stop (it writes what is queued first; later events are answered 503) before the
+ * producer is flushed, free after. */
+void intake_claimer_start(struct intake *in);
+void intake_claimer_stop(struct intake *in);
+void intake_claimer_free(struct intake *in);
+
 /* The Redis key of what became of event 'id' of 'source'. Returns a new string. */
 char *intake_event_key(const char *source, const char *id);
 

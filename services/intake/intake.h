@@ -34,6 +34,7 @@ struct intake_type {
 
 struct intake_index;
 struct intake_recorder;
+struct intake_claimer;
 
 struct intake {
   struct dub_runtime *rt;
@@ -44,6 +45,7 @@ struct intake {
   struct intake_type types[INTAKE_NTYPES];
   struct intake_index *index;
   struct intake_recorder *recorder;
+  struct intake_claimer *claimer;
 };
 
 /* config.c: reads intake's environment and opens its keys and schemas. */

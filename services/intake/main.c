@@ -1,5 +1,6 @@
 /* main.c - intake: authenticates publishers, validates their CloudEvents, gives each new
  * problem a case id, seals the reporter's identity and publishes to duban.cases. */
+#include "accept.h"
 #include "intake.h"
 
 #include "core/alloc.h"
@@ -48,14 +49,17 @@ int main(void)
     dub_log_fatal("cannot start: %s", why ? why : "unknown error");
     goto out;
   }
+  intake_claimer_start(&in);
   code = dub_runtime_run(in.rt);
 out:
   free(why);
   /* The index reads through the runtime's connections; the recorder takes what the
    * producer's final flush accepts, so it stops last. */
   intake_index_stop(&in);
+  intake_claimer_stop(&in);
   dub_runtime_close(in.rt);
   intake_recorder_stop(&in);
+  intake_claimer_free(&in);
   intake_close(&in);
   dub_runtime_env_release(&env);
   return code;
