@@ -265,9 +265,10 @@ static void on_rebalance(void *ctx, bool assigned,
     assert_non_null(parts[i].topic);
 }
 
-static struct dub_kafka_consumer *consumer_open(struct fixture *f, const char *group,
-                                                const char *topic,
-                                                dub_kafka_handler_fn fn, struct seen *s)
+/* The consumer configuration the tests share: quick joins, short backoffs. 'topic' must
+ * outlive the consumer's creation. */
+static struct dub_kafka_consumer_conf test_conf(struct fixture *f, const char *group,
+                                                const char *const *topic, void *ctx)
 {
   /* clang-format off */
   static const char *const props[] = {
@@ -276,27 +277,39 @@ static struct dub_kafka_consumer *consumer_open(struct fixture *f, const char *g
       "log_level", "4",
       NULL};
   /* clang-format on */
-  const char *const list[] = {topic};
-  struct dub_kafka_consumer_conf conf = {
+  return (struct dub_kafka_consumer_conf){
       .brokers = f->brokers,
       .group_id = group,
-      .topics = list,
+      .topics = topic,
       .topic_count = 1,
       /* The mock cluster holds a first JoinGroup for 3 s and expires members after a
        * session without activity, so the session must outlast it. */
       .session_timeout_ms = 4000,
-      .handler = fn,
-      .rebalance = on_rebalance,
-      .ctx = s,
+      .ctx = ctx,
       .dlq_producer = f->producer,
       .retry_backoff_ms = 20,
       .retry_max_backoff_ms = 100,
       .props = props,
   };
+}
+
+static struct dub_kafka_consumer *open_conf(const struct dub_kafka_consumer_conf *conf)
+{
   struct dub_kafka_consumer *consumer = NULL;
   char *why = NULL;
-  assert_int_equal(dub_kafka_consumer_new(&conf, &consumer, &why), DUB_OK);
+  assert_int_equal(dub_kafka_consumer_new(conf, &consumer, &why), DUB_OK);
   return consumer;
+}
+
+static struct dub_kafka_consumer *consumer_open(struct fixture *f, const char *group,
+                                                const char *topic,
+                                                dub_kafka_handler_fn fn, struct seen *s)
+{
+  const char *const list[] = {topic};
+  struct dub_kafka_consumer_conf conf = test_conf(f, group, list, s);
+  conf.handler = fn;
+  conf.rebalance = on_rebalance;
+  return open_conf(&conf);
 }
 
 /* Polls until 'count' handler calls were made (or fails after WAIT_MS). */
@@ -538,26 +551,11 @@ static int times_seen(const struct batch_seen *b, const char *v)
 
 static struct dub_kafka_consumer *batch_open(struct fixture *f, struct batch_seen *b)
 {
-  static const char *const props[] = {"fetch.wait.max.ms", "50", "log_level", "4", NULL};
   const char *const list[] = {"t.batch"};
-  struct dub_kafka_consumer_conf conf = {
-      .brokers = f->brokers,
-      .group_id = "g.batch",
-      .topics = list,
-      .topic_count = 1,
-      .session_timeout_ms = 4000,
-      .batch_handler = batch_handler,
-      .batch_max = 4,
-      .ctx = b,
-      .dlq_producer = f->producer,
-      .retry_backoff_ms = 20,
-      .retry_max_backoff_ms = 100,
-      .props = props,
-  };
-  struct dub_kafka_consumer *consumer = NULL;
-  char *why = NULL;
-  assert_int_equal(dub_kafka_consumer_new(&conf, &consumer, &why), DUB_OK);
-  return consumer;
+  struct dub_kafka_consumer_conf conf = test_conf(f, "g.batch", list, b);
+  conf.batch_handler = batch_handler;
+  conf.batch_max = 4;
+  return open_conf(&conf);
 }
 
 /* A retriable failure inside a batch rewinds its partition to that message: what came
