@@ -4,6 +4,7 @@
 #include "kafka/internal.h"
 
 #include "core/alloc.h"
+#include "json/json.h"
 #include "core/log.h"
 #include "core/time.h"
 
@@ -103,17 +104,14 @@ enum dub_err dub_ce_validate(const json_t *event, char **why)
 enum dub_err dub_ce_parse(const void *buf, size_t len, json_t **event, char **why)
 {
   enum dub_err rc = DUB_OK;
-  json_error_t jerr;
   json_t *ev = NULL;
+  char *inner = NULL;
 
   *event = NULL;
   if(!buf || !len)
     return malformed(why, dub_xstrdup("cloudevent is empty"));
-  ev = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-  if(!ev) {
-    rc = malformed(why, dub_xasprintf("cloudevent is not valid json: %s at line %d "
-                                      "column %d",
-                                      jerr.text, jerr.line, jerr.column));
+  if(dub_json_parse(buf, len, &ev, &inner)) {
+    rc = malformed(why, dub_xasprintf("cloudevent is not valid json: %s", inner));
     goto out;
   }
   rc = dub_ce_validate(ev, why);
@@ -122,6 +120,7 @@ enum dub_err dub_ce_parse(const void *buf, size_t len, json_t **event, char **wh
   *event = ev;
   ev = NULL;
 out:
+  free(inner);
   json_decref(ev);
   return rc;
 }
@@ -130,19 +129,19 @@ out:
 static enum dub_err set_data(json_t *event, const struct dub_kafka_msg *msg,
                              const char *ct, size_t ct_len, char **why)
 {
-  json_error_t jerr;
   json_t *data = NULL;
   bool is_json = !ct || json_media_type(ct, ct_len);
 
   if(!msg->value || !msg->value_len)
     return DUB_OK;
   if(is_json) {
-    data = json_loadb(msg->value, msg->value_len,
-                      JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if(!data)
-      return malformed(why, dub_xasprintf("cloudevent data is not valid json: %s at line "
-                                          "%d column %d",
-                                          jerr.text, jerr.line, jerr.column));
+    char *inner = NULL;
+    if(dub_json_parse(msg->value, msg->value_len, &data, &inner)) {
+      enum dub_err rc =
+          malformed(why, dub_xasprintf("cloudevent data is not valid json: %s", inner));
+      free(inner);
+      return rc;
+    }
     json_object_set_new(event, "data", data);
     return DUB_OK;
   }

@@ -191,8 +191,8 @@ static void test_structured_malformed(void **state)
                           "\"type\":\"t\",\"time\":\"yesterday\"}";
   expect_structured_malformed(bad_time, sizeof bad_time - 1, "'time'");
   expect_structured_malformed("[1,2]", 5, "not a json object");
-  expect_structured_malformed("\"s\"", 3,
-                              "not valid json"); /* top level must be an object */
+  /* The top level must be an object. */
+  expect_structured_malformed("\"s\"", 3, "not a json object");
 
   const struct dub_kafka_header batch[] = {
       HDR("content-type", "application/cloudevents-batch+json")};
