@@ -17,8 +17,12 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
 
 # Ports apart from the defaults so that a developer's `make up` does not collide.
-PORTS = {"kafka": 19092, "controller": 19093, "redis": 16379,
-         "intake": 18081, "assignment": 18082, "deadline": 18083, "notification": 18084}
+# DUBAN_TEST_PORT_SHIFT (default 0) moves all of them, so that two test runs (two
+# worktrees) can share a machine; keep the results below 32768 (the ephemeral range).
+_SHIFT = int(os.environ.get("DUBAN_TEST_PORT_SHIFT", "0"))
+PORTS = {name: port + _SHIFT for name, port in {
+    "kafka": 19092, "controller": 19093, "redis": 16379, "intake": 18081,
+    "assignment": 18082, "deadline": 18083, "notification": 18084}.items()}
 
 HOTLINE = "dub_demo_hotline12345_6f1c9e2b47d84a03"
 UNIT_OA = "dub_demo_unitoa_b83d0c5e1a9f4726"
