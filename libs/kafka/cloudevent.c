@@ -263,20 +263,46 @@ static enum dub_err encode_logged(const json_t *event, char **value, size_t *len
   return rc;
 }
 
+#define MAX_EXTRA_HEADERS 6
+
+/* The headers of one produced event: content-type, the type header, then 'extra'. */
+static size_t event_headers(const json_t *event, const struct dub_kafka_header *extra,
+                            size_t extra_count, struct dub_kafka_header *out)
+{
+  const char *type = json_string_value(json_object_get(event, "type"));
+  size_t n = 0;
+  out[n++] = ce_header;
+  out[n++] = (struct dub_kafka_header){DUB_CE_TYPE_HEADER, type, type ? strlen(type) : 0};
+  for(size_t i = 0; i < extra_count; i++)
+    out[n++] = extra[i];
+  return n;
+}
+
+enum dub_err dub_ce_produce_with(struct dub_kafka_producer *producer, const char *topic,
+                                 const char *key, const json_t *event,
+                                 const struct dub_kafka_header *extra, size_t extra_count,
+                                 dub_kafka_delivery_fn cb, void *opaque)
+{
+  struct dub_kafka_header headers[2 + MAX_EXTRA_HEADERS];
+  char *value = NULL;
+  size_t len = 0;
+  if(extra_count > MAX_EXTRA_HEADERS)
+    return DUB_ERR_INVALID;
+  enum dub_err rc = encode_logged(event, &value, &len);
+  if(rc)
+    return rc;
+  size_t n = event_headers(event, extra, extra_count, headers);
+  rc = dub_kafka_produce(producer, topic, key, key ? strlen(key) : 0, value, len, headers,
+                         n, cb, opaque);
+  free(value);
+  return rc;
+}
+
 enum dub_err dub_ce_produce(struct dub_kafka_producer *producer, const char *topic,
                             const char *key, const json_t *event,
                             dub_kafka_delivery_fn cb, void *opaque)
 {
-  char *value = NULL;
-  size_t len = 0;
-  enum dub_err rc = encode_logged(event, &value, &len);
-  if(rc)
-    goto out;
-  rc = dub_kafka_produce(producer, topic, key, key ? strlen(key) : 0, value, len,
-                         &ce_header, 1, cb, opaque);
-out:
-  free(value);
-  return rc;
+  return dub_ce_produce_with(producer, topic, key, event, NULL, 0, cb, opaque);
 }
 
 enum dub_err dub_ce_produce_sync(struct dub_kafka_producer *producer, const char *topic,
@@ -288,8 +314,10 @@ enum dub_err dub_ce_produce_sync(struct dub_kafka_producer *producer, const char
   enum dub_err rc = encode_logged(event, &value, &len);
   if(rc)
     goto out;
+  struct dub_kafka_header headers[2];
+  size_t n = event_headers(event, NULL, 0, headers);
   rc = dub_kafka_produce_sync(producer, topic, key, key ? strlen(key) : 0, value, len,
-                              &ce_header, 1, timeout_ms, partition, offset);
+                              headers, n, timeout_ms, partition, offset);
 out:
   free(value);
   return rc;

@@ -42,13 +42,26 @@ enum dub_err dub_ce_decode(const struct dub_kafka_msg *msg, json_t **event, char
  * *len bytes; free with free(). 'event' is borrowed. */
 enum dub_err dub_ce_encode(const json_t *event, char **out, size_t *len, char **why);
 
+/* The header that names the event's type on every record the dub_ce_produce functions
+ * write, so that a consumer can pass over the types it does not handle without parsing
+ * the value. Not a "ce_" header: the record stays a structured-mode event. */
+#define DUB_CE_TYPE_HEADER "duban-type"
+
 /* Produces 'event' (borrowed) in structured mode to 'topic' with key 'key' (NUL-
- * terminated, may be NULL) and header content-type: application/cloudevents+json.
- * Asynchronous like dub_kafka_produce(): 'cb' runs on the producer's poll thread.
- * DUB_ERR_MALFORMED when the event does not validate (logged). */
+ * terminated, may be NULL) and the headers content-type: application/cloudevents+json
+ * and DUB_CE_TYPE_HEADER. Asynchronous like dub_kafka_produce(): 'cb' runs on the
+ * producer's poll thread. DUB_ERR_MALFORMED when the event does not validate (logged).
+ */
 enum dub_err dub_ce_produce(struct dub_kafka_producer *producer, const char *topic,
                             const char *key, const json_t *event,
                             dub_kafka_delivery_fn cb, void *opaque);
+
+/* The same with up to 6 more headers after those two ('extra' is copied; DUB_ERR_INVALID
+ * for more). */
+enum dub_err dub_ce_produce_with(struct dub_kafka_producer *producer, const char *topic,
+                                 const char *key, const json_t *event,
+                                 const struct dub_kafka_header *extra, size_t extra_count,
+                                 dub_kafka_delivery_fn cb, void *opaque);
 
 /* The same, waiting up to timeout_ms for the acknowledgement like
  * dub_kafka_produce_sync(); partition and offset may be NULL. */

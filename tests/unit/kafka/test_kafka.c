@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,8 +31,8 @@ struct fixture {
 };
 
 static const char *const topics[] = {
-    "t.callback",        "t.sync", "t.orders", "t.src",
-    DUB_KAFKA_DLQ_TOPIC, "t.ce",   "t.fatal",  "t.batch"};
+    "t.callback", "t.sync", "t.orders", "t.src",  DUB_KAFKA_DLQ_TOPIC,
+    "t.ce",       "t.ce.h", "t.fatal",  "t.batch"};
 
 static int group_setup(void **state)
 {
@@ -463,6 +464,71 @@ static void test_dead_letter(void **state)
   free(d.dlq_key);
 }
 
+/* Keeps each message's headers as one JSON object {name: value} in s->events. */
+static enum dub_err record_headers(void *ctx, const struct dub_kafka_msg *msg, char **why)
+{
+  struct seen *s = ctx;
+  json_t *h = json_object();
+  (void)why;
+  for(size_t i = 0; i < msg->header_count; i++)
+    json_object_set_new(h, msg->headers[i].name,
+                        json_stringn(msg->headers[i].value, msg->headers[i].len));
+  json_array_append_new(s->events, h);
+  s->n++;
+  return DUB_OK;
+}
+
+static void note_delivery(void *opaque, enum dub_err err, int32_t partition,
+                          int64_t offset)
+{
+  (void)partition;
+  (void)offset;
+  atomic_store((atomic_int *)opaque, err ? -1 : 1);
+}
+
+static void test_cloudevent_headers(void **state)
+{
+  struct fixture *f = *state;
+  char group[64];
+  json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "specversion", "1.0", "id",
+                            "h-1", "source", "/gov/oa", "type", "duban.case.accepted",
+                            "data", "case_id", "C-1");
+  assert_int_equal(
+      dub_ce_produce_sync(f->producer, "t.ce.h", "C-1", event, 5000, NULL, NULL), DUB_OK);
+  const struct dub_kafka_header extra[] = {{"origin", "/gov/oa", 7}, {"n", "2", 1}};
+  atomic_int delivered = 0;
+  assert_int_equal(dub_ce_produce_with(f->producer, "t.ce.h", "C-1", event, extra, 2,
+                                       note_delivery, &delivered),
+                   DUB_OK);
+  int64_t deadline = dub_time_mono_ms() + WAIT_MS;
+  while(!atomic_load(&delivered) && dub_time_mono_ms() < deadline)
+    usleep(1000);
+  assert_int_equal(atomic_load(&delivered), 1);
+  const struct dub_kafka_header seven[7] = {{"a", "1", 1}};
+  assert_int_equal(
+      dub_ce_produce_with(f->producer, "t.ce.h", "C-1", event, seven, 7, NULL, NULL),
+      DUB_ERR_INVALID);
+
+  snprintf(group, sizeof group, "g-ce-h-%d", (int)getpid());
+  struct seen s = {.events = json_array()};
+  struct dub_kafka_consumer *c = consumer_open(f, group, "t.ce.h", record_headers, &s);
+  poll_until(c, &s, 2);
+  dub_kafka_consumer_free(c);
+  json_t *plain = json_array_get(s.events, 0), *more = json_array_get(s.events, 1);
+  assert_int_equal(json_object_size(plain), 2);
+  assert_string_equal(json_string_value(json_object_get(plain, DUB_CE_TYPE_HEADER)),
+                      "duban.case.accepted");
+  assert_string_equal(json_string_value(json_object_get(plain, "content-type")),
+                      DUB_CE_CONTENT_TYPE);
+  assert_int_equal(json_object_size(more), 4);
+  assert_string_equal(json_string_value(json_object_get(more, DUB_CE_TYPE_HEADER)),
+                      "duban.case.accepted");
+  assert_string_equal(json_string_value(json_object_get(more, "origin")), "/gov/oa");
+  assert_string_equal(json_string_value(json_object_get(more, "n")), "2");
+  json_decref(s.events);
+  json_decref(event);
+}
+
 static void test_cloudevents_roundtrip(void **state)
 {
   struct fixture *f = *state;
@@ -602,6 +668,7 @@ int main(void)
       cmocka_unit_test(test_consume_in_order_and_resume),
       cmocka_unit_test(test_dead_letter),
       cmocka_unit_test(test_cloudevents_roundtrip),
+      cmocka_unit_test(test_cloudevent_headers),
       cmocka_unit_test(test_batch_handler),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
