@@ -61,8 +61,6 @@ enum dub_err intake_open(struct intake *in, const char *schema_dir, char **why)
     return DUB_ERR_CONFIG;
   }
   rc = load_schema(schema_dir, "cloudevent.json", &in->envelope, why);
-  if(!rc)
-    rc = load_schema(schema_dir, "events/duban.case.received.json", &in->received, why);
   for(size_t i = 0; !rc && i < INTAKE_NTYPES; i++) {
     char *name = dub_xasprintf("events/%s.json", inbound_types[i]);
     in->types[i].type = inbound_types[i];
@@ -77,7 +75,6 @@ void intake_close(struct intake *in)
   for(size_t i = 0; i < INTAKE_NTYPES; i++)
     dub_schema_free(in->types[i].data);
   dub_schema_free(in->envelope);
-  dub_schema_free(in->received);
   dub_crypto_keyring_free(in->keys);
   dub_env_release(env_table, ENV_N, &in->conf);
 }

@@ -38,52 +38,96 @@ struct intake_index {
   int64_t checkpoint_at;
 };
 
-/* Adds the records one event of duban.cases implies to 'p'; false when it implies none
- * (events of other services, or too old to be remembered). */
-static bool index_one(const struct dub_kafka_msg *msg, struct dub_cache_pipeline *p)
+/* What one record of duban.cases tells the index: the publisher's event it came from
+ * and its case. Strings are borrowed from the record or from '*event'. */
+struct origin {
+  char *source, *id, *case_id;
+  bool received; /* a new case (duban.case.received) rather than an action */
+};
+
+/* A header as a new string, or NULL when absent. */
+static char *header_dup(const struct dub_kafka_msg *msg, const char *name)
 {
+  const void *value = NULL;
+  size_t len = 0;
+  if(!dub_kafka_msg_header(msg, name, &value, &len) || !value)
+    return NULL;
+  return dub_xstrndup(value, len);
+}
+
+/* Reads the origin from the headers intake writes; a record with the type header but
+ * no origin is another service's event. Records without the type header (written
+ * before intake set them) are parsed. False when the record implies nothing. */
+static bool origin_of(const struct dub_kafka_msg *msg, struct origin *o)
+{
+  const void *type = NULL;
+  size_t type_len = 0;
+  if(dub_kafka_msg_header(msg, DUB_CE_TYPE_HEADER, &type, &type_len)) {
+    o->source = header_dup(msg, INTAKE_ORIGIN_SOURCE_HEADER);
+    o->id = header_dup(msg, INTAKE_ORIGIN_ID_HEADER);
+    o->case_id = msg->key_len ? dub_xstrndup(msg->key, msg->key_len) : NULL;
+    o->received = type && type_len == strlen("duban.case.received") &&
+                  memcmp(type, "duban.case.received", type_len) == 0;
+    return o->source && o->id && o->case_id;
+  }
   json_t *event = NULL;
   char *why = NULL;
-  bool added = false;
   if(dub_ce_decode(msg, &event, &why)) {
     free(why);
     return false;
   }
-  const char *type = dub_json_str(event, "type");
+  const char *t = dub_json_str(event, "type");
   const char *source = dub_json_str(event, "source");
   const json_t *data = json_object_get(event, "data");
-  const char *case_id = dub_json_str(data, "case_id");
   const char *src = NULL, *id = NULL;
-  if(type && strcmp(type, "duban.case.received") == 0) {
+  o->received = t && strcmp(t, "duban.case.received") == 0;
+  if(o->received) {
     src = dub_json_str(json_object_get(data, "origin"), "source");
     id = dub_json_str(json_object_get(data, "origin"), "id");
   } else if(source && strncmp(source, "/duban/", 7) != 0) {
     src = source; /* a publisher's action, passed through unchanged */
     id = dub_json_str(event, "id");
   }
+  const char *case_id = dub_json_str(data, "case_id");
+  o->source = src ? dub_xstrdup(src) : NULL;
+  o->id = id ? dub_xstrdup(id) : NULL;
+  o->case_id = case_id ? dub_xstrdup(case_id) : NULL;
+  json_decref(event);
+  return o->source && o->id && o->case_id;
+}
+
+/* Adds the records one event of duban.cases implies to 'p'; false when it implies none
+ * (events of other services, or too old to be remembered). */
+static bool index_one(const struct dub_kafka_msg *msg, struct dub_cache_pipeline *p)
+{
+  struct origin o = {0};
   long long age_s =
       msg->timestamp_ms > 0 ? (dub_time_now_ms() - msg->timestamp_ms) / 1000 : 0;
-  if(src && id && case_id && age_s < ACCEPTED_TTL_S) {
+  bool added = age_s < ACCEPTED_TTL_S && origin_of(msg, &o);
+  if(added) {
     char at[DUB_TIME_LEN], ttl[24];
     dub_time_format(msg->timestamp_ms > 0 ? msg->timestamp_ms : dub_time_now_ms(),
                     DUB_SHANGHAI_OFFSET_MIN, at);
     snprintf(ttl, sizeof ttl, "%lld", ACCEPTED_TTL_S - age_s);
-    char *key = intake_event_key(src, id);
-    char *rec = dub_xasprintf(
-        "{\"status\":\"accepted\",\"case_id\":\"%s\",\"time\":\"%s\"}", case_id, at);
-    const char *set[] = {"SET", key, rec, "EX", ttl};
+    char *key = intake_event_key(o.source, o.id);
+    json_t *rec = json_pack("{s:s, s:s, s:s}", "status", "accepted", "case_id", o.case_id,
+                            "time", at);
+    char *text = dub_json_dump(rec);
+    const char *set[] = {"SET", key, text, "EX", ttl};
     dub_cache_pipeline_add(p, 5, set, NULL);
-    if(strcmp(type, "duban.case.received") == 0) {
-      char *case_key = dub_xasprintf("duban:intake:case:{%s}", case_id);
+    if(o.received) {
+      char *case_key = dub_xasprintf("duban:intake:case:{%s}", o.case_id);
       const char *mark[] = {"SET", case_key, "1"};
       dub_cache_pipeline_add(p, 3, mark, NULL);
       free(case_key);
     }
-    free(rec);
+    free(text);
+    json_decref(rec);
     free(key);
-    added = true;
   }
-  json_decref(event);
+  free(o.source);
+  free(o.id);
+  free(o.case_id);
   return added;
 }
 

@@ -31,6 +31,10 @@ struct intake_type {
 /* The Redis hash holding the index's checkpoint; while it is absent the index is being
  * built and intake accepts nothing (it could not recognise a duplicate). */
 #define INTAKE_INDEX_KEY "duban:intake:index"
+/* Headers on every record intake writes to duban.cases: the publisher's source and id
+ * of the event it came from (the dedup key; the record's key is the case id). */
+#define INTAKE_ORIGIN_SOURCE_HEADER "duban-origin-source"
+#define INTAKE_ORIGIN_ID_HEADER "duban-origin-id"
 
 struct intake_index;
 struct intake_recorder;
@@ -41,7 +45,6 @@ struct intake {
   struct intake_conf conf;
   struct dub_crypto_keyring *keys;
   struct dub_schema *envelope; /* schemas/cloudevent.json */
-  struct dub_schema *received; /* schemas/events/duban.case.received.json */
   struct intake_type types[INTAKE_NTYPES];
   struct intake_index *index;
   struct intake_recorder *recorder;
