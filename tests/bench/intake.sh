@@ -16,6 +16,9 @@
 #   inbound INBOUND_EVENTS events are produced to duban.inbound while intake is stopped
 #           (SIGSTOP), then intake is continued and timed until duban.cases holds as many
 #           more records ("not available" if a probe event never reaches duban.cases)
+#   stages  bench_stages: the CPU one event costs on one thread in each library stage
+#           (parse, validation, sealing, encoding), and the rate all CPUs could reach if
+#           they did nothing else: the ceiling Jansson and the rest put on every figure
 # During each phase the CPU of intake, the broker, Redis and the load generator is
 # sampled from /proc, so the table says what limits each figure.
 # Builds nothing: `make bench-intake` builds first.
@@ -34,6 +37,7 @@ BUILD=${1:?usage: intake.sh BUILD_DIR}
 [[ $BUILD == /* ]] || BUILD=$PWD/$BUILD
 RAW_BIN=$BUILD/tests/bench/bench_http_raw
 INTAKE_BIN=$BUILD/services/intake/duban-intake
+STAGES_BIN=$BUILD/tests/bench/bench_stages
 
 DURATION=${BENCH_DURATION:-10s}
 THREADS=${BENCH_THREADS:-2}
@@ -63,7 +67,7 @@ die() {
 	exit 1
 }
 
-for bin in "$RAW_BIN" "$INTAKE_BIN"; do
+for bin in "$RAW_BIN" "$INTAKE_BIN" "$STAGES_BIN"; do
 	[[ -x $bin ]] || die "'$bin' is missing; build first (make build)"
 done
 for tool in wrk kcat curl java python3; do
@@ -408,6 +412,13 @@ else
 	say "inbound: not available (${NOTE[inbound]})"
 fi
 
+# --- the stages: what one event costs in the libraries, on one thread ---------------
+
+python3 "$HERE/intake_events.py" kcat 1 "$RUN_ID-stages" | cut -f2 >"$VAR/stage-event.json"
+"$STAGES_BIN" "$VAR/stage-event.json" "$ROOT/schemas" 20000 >"$VAR/stages.txt" ||
+	die "bench_stages failed"
+STAGE_TOTAL_US=$(sed -n 's/^STAGE total us_per_event=\([0-9.]*\).*/\1/p' "$VAR/stages.txt")
+
 # --- the table -----------------------------------------------------------------------
 
 ms() { [[ -n ${1:-} ]] && awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }' || printf -- '-'; }
@@ -448,6 +459,13 @@ row batch "batches of $BATCH_SIZE (latency/batch)" "events/s" 100000 "" ">= 1000
 row inbound "duban.inbound -> duban.cases" "events/s" 50000 "" ">= 50000/s"
 printf '\nlatency ratios to the hello world: single p50 %s, p99 %s\n' \
 	"$(ratio "${P50[single]:-}" "${P50[hello]:-}")" "$(ratio "${P99[single]:-}" "${P99[hello]:-}")"
+printf '\nCPU one event costs in the library stages intake runs (bench_stages, one thread):\n'
+sed -n 's/^STAGE \([a-z_]*\) us_per_event=\([0-9.]*\) events_per_core_s=\([0-9]*\).*/  \1 \2 \3/p' \
+	"$VAR/stages.txt" | while read -r stage us rate; do
+	printf '  %-18s %8s us/event  %8s events/s per core\n' "$stage" "$us" "$rate"
+done
+printf '  ceiling: all %s CPUs doing nothing but these stages: %s events/s\n' "$NCPU" \
+	"$(awk -v n="$NCPU" -v t="$STAGE_TOTAL_US" 'BEGIN { printf "%.0f", n * 1e6 / t }')"
 printf '\nCPU during each phase (100%% = one core):\n'
 for name in hello kcat single batch inbound; do
 	[[ -n ${CPU[$name]:-} ]] && printf '  %-8s %s\n' "$name" "${CPU[$name]}"
