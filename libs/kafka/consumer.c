@@ -21,6 +21,7 @@ struct dub_kafka_consumer {
   dub_kafka_batch_handler_fn batch_handler;
   size_t batch_max;
   dub_kafka_rebalance_fn rebalance;
+  dub_kafka_assign_fn on_assign;
   void *ctx;
   struct dub_kafka_producer *dlq_producer;
   char *dlq_topic;
@@ -92,6 +93,45 @@ static void tell_service(struct dub_kafka_consumer *consumer, bool assigned,
   free(list);
 }
 
+#define WATERMARK_TIMEOUT_MS 5000
+
+/* Asks the service where the partitions about to be assigned start, telling it their
+ * committed offsets and high watermarks. */
+static void ask_service(struct dub_kafka_consumer *consumer,
+                        rd_kafka_topic_partition_list_t *parts)
+{
+  if(!consumer->on_assign || parts->cnt <= 0)
+    return;
+  size_t n = (size_t)parts->cnt;
+  struct dub_kafka_assignment *list = dub_xcalloc(n, sizeof *list);
+  rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+  rd_kafka_resp_err_t cerr =
+      rd_kafka_committed(consumer->rk, committed, WATERMARK_TIMEOUT_MS);
+  if(cerr)
+    dub_log_warn("kafka committed offsets unknown: %s", rd_kafka_err2str(cerr));
+  for(size_t i = 0; i < n; i++) {
+    rd_kafka_topic_partition_t *p = &parts->elems[i];
+    int64_t low = -1, high = -1;
+    if(rd_kafka_query_watermark_offsets(consumer->rk, p->topic, p->partition, &low, &high,
+                                        WATERMARK_TIMEOUT_MS)) {
+      high = -1;
+      dub_log_warn("kafka high watermark of %s[%d] unknown", p->topic, (int)p->partition);
+    }
+    list[i].topic = p->topic;
+    list[i].partition = p->partition;
+    list[i].committed =
+        !cerr && committed->elems[i].offset >= 0 ? committed->elems[i].offset : -1;
+    list[i].high = high;
+    list[i].start = DUB_KAFKA_OFFSET_STORED;
+  }
+  consumer->on_assign(consumer->ctx, list, n);
+  for(size_t i = 0; i < n; i++)
+    if(list[i].start == DUB_KAFKA_OFFSET_BEGINNING)
+      parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_topic_partition_list_destroy(committed);
+  free(list);
+}
+
 /* Runs in dub_kafka_consumer_poll() or dub_kafka_consumer_close(). */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -103,6 +143,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
   if(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     log_partitions("assigned", parts);
+    ask_service(consumer, parts);
     if(cooperative)
       error = rd_kafka_incremental_assign(rk, parts);
     else
@@ -158,6 +199,7 @@ enum dub_err dub_kafka_consumer_new(const struct dub_kafka_consumer_conf *conf,
   c->batch_handler = conf->batch_handler;
   c->batch_max = conf->batch_max ? conf->batch_max : 500;
   c->rebalance = conf->rebalance;
+  c->on_assign = conf->on_assign;
   c->ctx = conf->ctx;
   c->dlq_producer = conf->dlq_producer;
   c->dlq_topic = dub_xstrdup(conf->dlq_topic ? conf->dlq_topic : DUB_KAFKA_DLQ_TOPIC);

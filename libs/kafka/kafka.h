@@ -157,6 +157,26 @@ struct dub_kafka_partition {
   int32_t partition;
 };
 
+/* A partition about to be assigned, for dub_kafka_assign_fn. */
+struct dub_kafka_assignment {
+  const char *topic; /* borrowed for the callback's duration */
+  int32_t partition;
+  int64_t committed; /* the group's committed offset; -1 when none or unknown */
+  int64_t high;      /* the high watermark when assigned; -1 when unknown */
+  /* Where reading starts: DUB_KAFKA_OFFSET_STORED (the committed offset, or the
+   * beginning without one). The callback may set DUB_KAFKA_OFFSET_BEGINNING, e.g. to
+   * rebuild derived state it found lost. */
+  int64_t start;
+};
+#define DUB_KAFKA_OFFSET_STORED (-1000)
+
+/* Told before partitions are assigned, with their committed offsets and high
+ * watermarks (asked of the broker, a few seconds at most), so that a service knows when
+ * it has caught up with what was written before it took a partition over. Runs on the
+ * thread that calls dub_kafka_consumer_poll(). */
+typedef void (*dub_kafka_assign_fn)(void *ctx, struct dub_kafka_assignment *parts,
+                                    size_t count);
+
 /* Told after partitions were assigned (assigned = true) or before they are given up
  * (false; stored offsets are committed right after it returns). Runs on the thread that
  * calls dub_kafka_consumer_poll() or dub_kafka_consumer_close(). */
@@ -179,7 +199,8 @@ struct dub_kafka_consumer_conf {
   dub_kafka_batch_handler_fn batch_handler;
   size_t batch_max;
   dub_kafka_rebalance_fn rebalance; /* optional */
-  void *ctx;                        /* passed to handler and rebalance */
+  dub_kafka_assign_fn on_assign;    /* optional */
+  void *ctx;                        /* passed to handler, rebalance and on_assign */
   /* Where rejected messages go; borrowed, must outlive the consumer. Required. */
   struct dub_kafka_producer *dlq_producer;
   const char *dlq_topic;    /* NULL = DUB_KAFKA_DLQ_TOPIC */

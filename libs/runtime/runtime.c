@@ -190,6 +190,7 @@ static enum dub_err start(struct dub_runtime *rt, char **why)
         .handler = spec->handler,
         .batch_handler = spec->batch_handler,
         .rebalance = spec->rebalance,
+        .on_assign = spec->on_assign,
         .ctx = spec->ctx,
         .dlq_producer = rt->producer,
     };

@@ -42,6 +42,7 @@ struct dub_runtime_spec {
   dub_kafka_handler_fn handler;
   dub_kafka_batch_handler_fn batch_handler; /* instead of handler, see libs/kafka */
   dub_kafka_rebalance_fn rebalance;
+  dub_kafka_assign_fn on_assign; /* optional: see dub_kafka_assign_fn */
   /* Readiness beyond Kafka and Redis (NULL = none): false with a new *reason while the
    * service cannot do its work. Runs on an HTTP server thread. */
   bool (*ready)(void *ctx, char **reason);

@@ -31,8 +31,8 @@ struct fixture {
 };
 
 static const char *const topics[] = {
-    "t.callback", "t.sync", "t.orders", "t.src",  DUB_KAFKA_DLQ_TOPIC,
-    "t.ce",       "t.ce.h", "t.fatal",  "t.batch"};
+    "t.callback", "t.sync", "t.orders", "t.src",   DUB_KAFKA_DLQ_TOPIC,
+    "t.ce",       "t.ce.h", "t.fatal",  "t.batch", "t.assign"};
 
 static int group_setup(void **state)
 {
@@ -348,6 +348,81 @@ static void produce_values(struct fixture *f, const char *topic, int n, ...)
                      DUB_OK);
   }
   va_end(ap);
+}
+
+/* What on_assign saw, and whether it asks for a start from the beginning. */
+struct assign_probe {
+  struct seen seen;
+  int calls;
+  int64_t committed, high;
+  bool rewind;
+};
+
+static void probe_assign(void *ctx, struct dub_kafka_assignment *parts, size_t count)
+{
+  struct assign_probe *p = ctx;
+  assert_int_equal(count, 1);
+  assert_string_equal(parts[0].topic, "t.assign");
+  assert_int_equal(parts[0].start, DUB_KAFKA_OFFSET_STORED);
+  p->calls++;
+  p->committed = parts[0].committed;
+  p->high = parts[0].high;
+  if(p->rewind)
+    parts[0].start = DUB_KAFKA_OFFSET_BEGINNING;
+}
+
+static enum dub_err probe_record(void *ctx, const struct dub_kafka_msg *msg, char **why)
+{
+  struct assign_probe *p = ctx;
+  return record(&p->seen, msg, why);
+}
+
+static struct dub_kafka_consumer *probe_open(struct fixture *f, const char *group,
+                                             struct assign_probe *p)
+{
+  const char *const list[] = {"t.assign"};
+  struct dub_kafka_consumer_conf conf = test_conf(f, group, list, p);
+  conf.handler = probe_record;
+  conf.on_assign = probe_assign;
+  return open_conf(&conf);
+}
+
+static void test_on_assign_tells_offsets_and_may_rewind(void **state)
+{
+  struct fixture *f = *state;
+  char group[64];
+  snprintf(group, sizeof group, "g-assign-%d", (int)getpid());
+  produce_values(f, "t.assign", 3, "a0", "a1", "a2");
+
+  /* A fresh group: nothing committed, three records written. */
+  struct assign_probe p1 = {0};
+  struct dub_kafka_consumer *c = probe_open(f, group, &p1);
+  poll_until(c, &p1.seen, 3);
+  dub_kafka_consumer_free(c); /* closes: commits 3 */
+  assert_int_equal(p1.calls, 1);
+  assert_int_equal(p1.committed, -1);
+  assert_int_equal(p1.high, 3);
+
+  /* Next member: told 3 of 3 are done; asks to start over and gets all three again. */
+  struct assign_probe p2 = {.rewind = true};
+  c = probe_open(f, group, &p2);
+  poll_until(c, &p2.seen, 3);
+  assert_string_equal(p2.seen.values[0], "a0");
+  assert_string_equal(p2.seen.values[2], "a2");
+  dub_kafka_consumer_free(c);
+  assert_int_equal(p2.committed, 3);
+  assert_int_equal(p2.high, 3);
+
+  /* Without the rewind, nothing is read again. */
+  struct assign_probe p3 = {0};
+  c = probe_open(f, group, &p3);
+  int64_t deadline = dub_time_mono_ms() + WAIT_MS;
+  while(!p3.calls && dub_time_mono_ms() < deadline)
+    assert_int_equal(dub_kafka_consumer_poll(c, 50, NULL), DUB_OK);
+  poll_nothing(c, &p3.seen, 1000);
+  dub_kafka_consumer_free(c);
+  assert_int_equal(p3.calls, 1);
+  assert_int_equal(p3.committed, 3);
 }
 
 static void test_consume_in_order_and_resume(void **state)
@@ -666,6 +741,7 @@ int main(void)
       cmocka_unit_test(test_dead_broker),
       cmocka_unit_test(test_producer_fatal),
       cmocka_unit_test(test_consume_in_order_and_resume),
+      cmocka_unit_test(test_on_assign_tells_offsets_and_may_rewind),
       cmocka_unit_test(test_dead_letter),
       cmocka_unit_test(test_cloudevents_roundtrip),
       cmocka_unit_test(test_cloudevent_headers),
