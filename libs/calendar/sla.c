@@ -31,13 +31,51 @@ static enum dub_err period(const json_t *obj, const char *what,
   return rc;
 }
 
+enum dub_err dub_sla_compute_from_due(const json_t *sla, const struct dub_calendar *cal,
+                                      int64_t due_ms, struct dub_sla_moments *out,
+                                      char **why)
+{
+  struct dub_calendar_period warn;
+  bool p = false;
+  *why = NULL;
+  enum dub_err rc =
+      period(json_object_get(sla, "warn_before"), "/warn_before", &warn, why);
+  if(rc)
+    return rc;
+  out->due_at = due_ms;
+  /* warn_before counts working days back from the due day whatever its unit says:
+   * DESIGN.md defines warn_at on working days only. */
+  out->warn_at = dub_calendar_warn_at(cal, due_ms, warn.n, &p);
+  out->provisional |= p;
+  out->n_levels = 0;
+  size_t i;
+  json_t *level;
+  json_array_foreach(json_object_get(sla, "escalate"), i, level)
+  {
+    struct dub_calendar_period after;
+    if(out->n_levels == DUB_SLA_MAX_LEVELS)
+      break;
+    char *what = dub_xasprintf("/escalate/%zu/after_overdue", i);
+    rc = period(json_object_get(level, "after_overdue"), what, &after, why);
+    free(what);
+    if(rc)
+      return rc;
+    long long lv = json_integer_value(json_object_get(level, "level"));
+    out->escalate[out->n_levels].level = (int)lv;
+    out->escalate[out->n_levels].at = dub_calendar_after_due(cal, due_ms, after.n, &p);
+    out->provisional |= p;
+    out->n_levels++;
+  }
+  return DUB_OK;
+}
+
 enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
                              const char *severity, int64_t start_ms,
                              struct dub_sla_moments *out, char **why)
 {
   enum dub_err rc;
-  struct dub_calendar_period accept, resolve, warn;
-  bool prov = false, p;
+  struct dub_calendar_period accept, resolve;
+  bool p = false;
   memset(out, 0, sizeof *out);
   *why = NULL;
   rc = period(json_object_get(sla, "accept"), "/accept", &accept, why);
@@ -49,41 +87,12 @@ enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
   free(what);
   if(rc)
     return rc;
-  rc = period(json_object_get(sla, "warn_before"), "/warn_before", &warn, why);
-  if(rc)
-    return rc;
-
   out->clock_start = start_ms;
   out->accept_by = dub_calendar_period_deadline(cal, start_ms, accept, &p);
-  prov |= p;
-  out->due_at = dub_calendar_period_deadline(cal, start_ms, resolve, &p);
-  prov |= p;
-  /* warn_before counts working days back from the due day whatever its unit says:
-   * DESIGN.md defines warn_at on working days only. */
-  out->warn_at = dub_calendar_warn_at(cal, out->due_at, warn.n, &p);
-  prov |= p;
-
-  size_t i;
-  json_t *level;
-  json_array_foreach(json_object_get(sla, "escalate"), i, level)
-  {
-    struct dub_calendar_period after;
-    if(out->n_levels == DUB_SLA_MAX_LEVELS)
-      break;
-    what = dub_xasprintf("/escalate/%zu/after_overdue", i);
-    rc = period(json_object_get(level, "after_overdue"), what, &after, why);
-    free(what);
-    if(rc)
-      return rc;
-    long long lv = json_integer_value(json_object_get(level, "level"));
-    out->escalate[out->n_levels].level = (int)lv;
-    out->escalate[out->n_levels].at =
-        dub_calendar_after_due(cal, out->due_at, after.n, &p);
-    prov |= p;
-    out->n_levels++;
-  }
-  out->provisional = prov;
-  return DUB_OK;
+  out->provisional |= p;
+  int64_t due = dub_calendar_period_deadline(cal, start_ms, resolve, &p);
+  out->provisional |= p;
+  return dub_sla_compute_from_due(sla, cal, due, out, why);
 }
 
 enum dub_err dub_sla_compute_case(const json_t *sla, const struct dub_calendar *cal,

@@ -37,6 +37,14 @@ enum dub_err dub_sla_compute(const json_t *sla, const struct dub_calendar *cal,
                              const char *severity, int64_t start_ms,
                              struct dub_sla_moments *out, char **why);
 
+/* The moments that follow from a due moment fixed otherwise (an approved extension):
+ * sets out->due_at, warn_at and the escalation levels, ORs the provisional flag into
+ * out->provisional and leaves clock_start and accept_by as they are. Errors as
+ * dub_sla_compute. */
+enum dub_err dub_sla_compute_from_due(const json_t *sla, const struct dub_calendar *cal,
+                                      int64_t due_ms, struct dub_sla_moments *out,
+                                      char **why);
+
 /* dub_sla_compute for a case described by 'received' (borrowed): an object with the
  * members "severity", "clock_start" and "received_at" (RFC 3339), as in the data of
  * duban.case.received. DUB_ERR_SCHEMA with *why when a time does not parse. */

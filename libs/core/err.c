@@ -25,6 +25,8 @@ static const struct {
     [DUB_ERR_CONFIG] = {"config_error", 500, "configuration error"},
     [DUB_ERR_UNSUPPORTED] = {"unsupported", 500, "not supported"},
     [DUB_ERR_INTERNAL] = {"internal", 500, "internal error"},
+    [DUB_ERR_INVALID_TRANSITION] = {"invalid_transition", 409,
+                                    "the case's lifecycle does not allow this event now"},
 };
 
 static enum dub_err clamp(enum dub_err err)

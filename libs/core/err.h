@@ -24,6 +24,7 @@ enum dub_err {
   DUB_ERR_CONFIG,          /* a configuration value or file is wrong */
   DUB_ERR_UNSUPPORTED,     /* a feature (e.g. a schema keyword) is not implemented */
   DUB_ERR_INTERNAL,        /* 500: a bug or a library failure we cannot classify */
+  DUB_ERR_INVALID_TRANSITION, /* 409: a case event its lifecycle does not allow now */
   DUB_ERR__COUNT
 };
 

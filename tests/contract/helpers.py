@@ -34,6 +34,7 @@ INTERNAL_TYPES = [
     "duban.case.warning",
     "duban.case.overdue",
     "duban.case.escalated",
+    "duban.case.deadline_changed",
 ]
 
 _DATE_TIME = re.compile(

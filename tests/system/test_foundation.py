@@ -67,8 +67,17 @@ def test_deadline_serves_due_at_on_the_working_day_calendar(stack, case):
     assert c["calendar_provisional"] is False
     assert c["state"] == "assigned"
     assert c["unit"] == "U-IG-05"
-    types = [h["type"] for h in c["history"]]
-    assert types == ["duban.case.received", "duban.case.assigned"]
+    # Backdated: every moment has passed, so each timer fired once, in the order of
+    # its moment, around the assignment.
+    r = stack.wait_for("deadline", f"/v1/cases/{case}",
+                       pred=lambda r: len(r.json().get("history", [])) >= 7)
+    types = [h["type"] for h in r.json()["history"]]
+    assert types[0] == "duban.case.received"
+    assert types.count("duban.case.assigned") == 1
+    assert [t for t in types if t != "duban.case.assigned"][1:] == [
+        "duban.case.overdue", "duban.case.warning", "duban.case.overdue",
+        "duban.case.escalated", "duban.case.escalated"]
+    assert r.json()["escalation_level"] == 4
 
 
 def test_officer_gets_sms_and_email_in_the_outbox(stack, case):
