@@ -92,9 +92,15 @@ void deadline_partition_progress(struct deadline *d, int32_t p, int64_t offset);
 /* Whether partition p is being read from the beginning to rebuild its state. */
 bool deadline_partition_rebuilding(struct deadline *d, int32_t p);
 /* Timer events published but not read back yet, so that they are not published twice.
- * 'add' returns false when the id is in flight already. */
+ * 'add' returns false when the id is in flight already; 'remove' forgets one that was
+ * not published after all. Once the consumer has written an event to its document it
+ * marks it 'applied'; the scheduler purges applied entries at the start of a round,
+ * before it reads any document, so that a document read before the write was done can
+ * never make it publish the event again. */
 bool deadline_inflight_add(struct deadline *d, const char *event_id, int32_t p);
 void deadline_inflight_remove(struct deadline *d, const char *event_id);
+void deadline_inflight_applied(struct deadline *d, const char *event_id);
+void deadline_inflight_purge(struct deadline *d);
 /* Whether every partition this instance owns is armed (readiness). */
 bool deadline_partitions_ready(struct deadline *d, char **reason);
 

@@ -204,7 +204,7 @@ enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
                ev.type, dub_json_str(doc, "state"), dub_json_str(doc, "due_at"));
 out:
   if(!rc && published_here(ev.type))
-    deadline_inflight_remove(d, ev.id);
+    deadline_inflight_applied(d, ev.id);
   release_counts(&before);
   dub_config_unref(config);
   json_decref(doc);

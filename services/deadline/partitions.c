@@ -25,6 +25,7 @@
 struct entry {
   struct entry *next;
   int32_t partition;
+  bool applied; /* read back and written to its document */
   char id[];
 };
 
@@ -78,6 +79,7 @@ bool deadline_inflight_add(struct deadline *d, const char *event_id, int32_t p)
     struct entry *e = dub_xmalloc(sizeof *e + len);
     memcpy(e->id, event_id, len);
     e->partition = p;
+    e->applied = false;
     e->next = NULL;
     *at = e;
     f->count++;
@@ -98,6 +100,33 @@ void deadline_inflight_remove(struct deadline *d, const char *event_id)
     free(e);
     f->count--;
   }
+  pthread_mutex_unlock(&d->lock);
+}
+
+void deadline_inflight_applied(struct deadline *d, const char *event_id)
+{
+  pthread_mutex_lock(&d->lock);
+  struct entry **at = find(d->inflight, event_id);
+  if(*at)
+    (*at)->applied = true;
+  pthread_mutex_unlock(&d->lock);
+}
+
+void deadline_inflight_purge(struct deadline *d)
+{
+  struct deadline_inflight *f = d->inflight;
+  pthread_mutex_lock(&d->lock);
+  for(size_t i = 0; i < f->nbuckets; i++)
+    for(struct entry **at = &f->buckets[i]; *at;) {
+      if((*at)->applied) {
+        struct entry *e = *at;
+        *at = e->next;
+        free(e);
+        f->count--;
+      } else {
+        at = &(*at)->next;
+      }
+    }
   pthread_mutex_unlock(&d->lock);
 }
 

@@ -412,6 +412,7 @@ static void *run(void *arg)
       recompute[p] = armed[p] && d->parts[p].recompute;
     }
     pthread_mutex_unlock(&d->lock);
+    deadline_inflight_purge(d); /* before any document of this round is read */
     for(int32_t p = 0; p < DEADLINE_MAX_PARTITIONS && !atomic_load(&d->stop); p++) {
       if(armed[p])
         fire_partition(s, p);

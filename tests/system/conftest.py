@@ -102,11 +102,26 @@ class Stack:
             time.sleep(0.05)
         raise AssertionError(f"{service} (pid {pid}) did not exit")
 
-    def start_missing(self):
-        """Starts the services that are not running and waits until all are ready."""
-        up = subprocess.run([STACK, "up"], env=self.env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    def start_missing(self, **extra_env):
+        """Starts the services that are not running and waits until all are ready;
+        extra_env (e.g. DUBAN_DEADLINE_CLOCK_OFFSET_MS="0") goes to those started."""
+        up = subprocess.run([STACK, "up"], env={**self.env, **extra_env}, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
         assert up.returncode == 0, up.stdout + up.stderr
+
+    def spawn(self, service, name, port, **extra_env):
+        """Starts one more instance of a service on 'port' (same Kafka group, same
+        Redis) with its log in the var dir as <name>.log; returns the Popen."""
+        build = self.env.get("DUBAN_BUILD_DIR", "build")
+        binary = os.path.join(build if os.path.isabs(build) else os.path.join(ROOT, build),
+                              "services", service, f"duban-{service}")
+        env = {**self.env, **extra_env,
+               "DUBAN_KAFKA_BROKERS": f"127.0.0.1:{PORTS['kafka']}",
+               "DUBAN_REDIS_URL": f"redis://127.0.0.1:{PORTS['redis']}/0",
+               "DUBAN_SCHEMA_DIR": os.path.join(ROOT, "schemas"),
+               f"DUBAN_{service.upper()}_PORT": str(port)}
+        log = open(os.path.join(self.var_dir, "log", f"{name}.log"), "ab")
+        return subprocess.Popen([binary], env=env, cwd=ROOT, stdout=log, stderr=log)
 
     def outbox_files(self):
         found = []

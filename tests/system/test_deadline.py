@@ -1,0 +1,391 @@
+"""Deadline over real Kafka and Redis: timers once each and in order, extensions,
+reopening, refused transitions, the ledger and statistics, a kill -9 while 5,000 timers
+fall due, and two instances splitting the timers while one is killed.
+
+Tests that need timers to fall due at a chosen moment restart deadline with
+DUBAN_DEADLINE_CLOCK_OFFSET_MS, its clock set a little before that moment, and put it back
+on the real clock afterwards."""
+import datetime
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import HOTLINE, PORTS, ROOT, UNIT_OA, problem_event
+
+SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+
+
+def _calendar():
+    off, on = set(), set()
+    for path in glob.glob(os.path.join(ROOT, "deploy", "config", "calendar", "*.json")):
+        with open(path, encoding="utf-8") as f:
+            for day in json.load(f)["days"]:
+                (off if day["isOffDay"] else on).add(day["date"])
+    return off, on
+
+
+OFF, ON = _calendar()
+
+
+def working(day):
+    return day.isoformat() in ON or (day.weekday() < 5 and day.isoformat() not in OFF)
+
+
+def previous_working(day):
+    day -= datetime.timedelta(days=1)
+    while not working(day):
+        day -= datetime.timedelta(days=1)
+    return day
+
+
+def shanghai(day, hh, mm, ss):
+    return datetime.datetime.combine(day, datetime.time(hh, mm, ss), SHANGHAI)
+
+
+def run_id():
+    return uuid.uuid4().hex[:10]
+
+
+def action(stack, case_id, kind, event_id, **data):
+    event = {"specversion": "1.0", "id": event_id, "source": "/gov/unit-oa",
+             "type": f"duban.case.{kind}", "data": {"case_id": case_id, **data}}
+    r = stack.post_event(event, token=UNIT_OA)
+    assert r.status_code == 202, r.text
+    return r
+
+
+def new_case(stack, event_id, severity="high", reported=None, **data):
+    body = problem_event(event_id)
+    body["data"]["severity"] = severity
+    body["data"].update(data)
+    if reported:
+        body["time"] = reported
+    else:
+        body.pop("time")
+    r = stack.post_event(body)
+    assert r.status_code == 202, r.text
+    return r.json()["case_id"]
+
+
+def case_doc(stack, case_id, pred=lambda c: True, timeout=30):
+    r = stack.wait_for("deadline", f"/v1/cases/{case_id}",
+                       pred=lambda r: r.status_code == 200 and pred(r.json()),
+                       timeout=timeout)
+    assert r.status_code == 200, r.text
+    assert pred(r.json()), json.dumps(r.json(), ensure_ascii=False)
+    return r.json()
+
+
+def records(stack, topic="duban.cases"):
+    """(key, event) of every record, in partition order within each key."""
+    out = []
+    for line in stack.topic(topic).decode("utf-8").splitlines():
+        key, _, value = line.split("\t", 2)
+        out.append((key, json.loads(value)))
+    return out
+
+
+def timer_ids(stack, case_ids, kind):
+    """How many records of each id of 'kind' (e.g. '.overdue.accept.') the cases have."""
+    wanted = set(case_ids)
+    counts = {}
+    for key, event in records(stack):
+        if key in wanted and kind in event["id"]:
+            counts[event["id"]] = counts.get(event["id"], 0) + 1
+    return counts
+
+
+def fired_metric(port):
+    """duban_deadline_timers_fired_total summed over kinds, or None if unreachable."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except requests.RequestException:
+        return None
+    return sum(float(m) for m in re.findall(
+        r"^duban_deadline_timers_fired_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+def due_count(stack, moment):
+    """Cases whose earliest timer is at 'moment', over every partition."""
+    ms = str(int(moment.timestamp() * 1000))
+    total = 0
+    for key in stack.redis("KEYS", "duban:deadline:timers:*").split():
+        total += int(stack.redis("ZCOUNT", key, ms, ms) or 0)
+    return total
+
+
+def post_batch(stack, prefix, n, reported):
+    """Posts n high cases reported at 'reported' in batches of 500; returns case ids."""
+    case_ids = []
+    for start in range(0, n, 500):
+        batch = []
+        for i in range(start, min(n, start + 500)):
+            e = problem_event(f"{prefix}-{i}", time=reported)
+            e["data"]["reporter"] = {"anonymous": True}
+            batch.append(e)
+        r = stack.post_event(json.dumps(batch),
+                             content_type="application/cloudevents-batch+json")
+        assert r.status_code == 207, r.text
+        results = r.json()["results"]
+        assert all(x["status"] == "accepted" for x in results), results[:3]
+        case_ids += [x["case_id"] for x in results]
+    return case_ids
+
+
+def restart_deadline(stack, offset_ms):
+    stack.kill("deadline", signal.SIGTERM)
+    stack.start_missing(DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms))
+
+
+@pytest.fixture
+def real_clock_after(stack):
+    """Puts deadline back on the real clock after a test that moved it."""
+    yield
+    if stack.get("deadline", "/healthz").status_code == 200:
+        stack.kill("deadline", signal.SIGTERM)
+    stack.start_missing(DUBAN_DEADLINE_CLOCK_OFFSET_MS="0")
+
+
+# ---- lifecycle over the real stack -------------------------------------------------------
+
+
+def test_backdated_case_gets_each_timer_once_in_order(stack):
+    reported = (datetime.datetime.now(SHANGHAI) - datetime.timedelta(days=60)).isoformat()
+    case_id = new_case(stack, f"dl-back-{run_id()}", severity="normal", reported=reported)
+    doc = case_doc(stack, case_id, lambda c: c["escalation_level"] == 4)
+    time.sleep(1.0)  # several scheduler rounds: nothing more may come
+    mine = [e for k, e in records(stack) if k == case_id and e["source"] == "/duban/deadline"]
+    kinds = [(e["type"].rsplit(".", 1)[1], e["data"].get("clock"), e["data"].get("level"))
+             for e in mine]
+    assert kinds == [("overdue", "accept", None), ("warning", "resolve", None),
+                     ("overdue", "resolve", None), ("escalated", None, 3),
+                     ("escalated", None, 4)]
+    assert len({e["id"] for e in mine}) == 5
+    assert doc["overdue"] == {"accept": True, "resolve": True}
+    assert mine[1]["data"]["warn_at"] == doc["warn_at"]
+    assert mine[4]["data"]["escalate_at"] == doc["escalations"][1]["at"]
+
+
+def test_extension_moves_the_moments(stack):
+    rid = run_id()
+    case_id = new_case(stack, f"dl-ext-{rid}")
+    before = case_doc(stack, case_id, lambda c: c["state"] == "assigned")
+    action(stack, case_id, "accepted", f"dl-ext-{rid}-acc")
+    due = datetime.datetime.fromisoformat(before["due_at"])
+    wanted = (due + datetime.timedelta(days=14)).isoformat()
+    action(stack, case_id, "extension_requested", f"dl-ext-{rid}-req", new_due=wanted,
+           reason="需调取多个部门材料")
+    case_doc(stack, case_id, lambda c: c["extension"] is not None)
+    action(stack, case_id, "extension_decided", f"dl-ext-{rid}-dec", approved=True,
+           approver="O-CMO-LEAD")
+    after = case_doc(stack, case_id, lambda c: c["due_at"] != before["due_at"])
+    assert after["due_at"] == wanted
+    assert after["warn_at"] > before["warn_at"]
+    assert [e["at"] for e in after["escalations"]] > [e["at"] for e in before["escalations"]]
+    assert after["extension"] is None
+    assert after["state"] == "accepted"
+    assert after["generation"] == before["generation"] + 1
+
+
+def test_failed_verification_reopens_and_a_pass_closes(stack):
+    rid = run_id()
+    case_id = new_case(stack, f"dl-ver-{rid}")
+    before = case_doc(stack, case_id, lambda c: c["state"] == "assigned")
+    action(stack, case_id, "accepted", f"dl-ver-{rid}-acc")
+    action(stack, case_id, "rectified", f"dl-ver-{rid}-rect", evidence="窗口已整改，附照片")
+    case_doc(stack, case_id, lambda c: c["state"] == "rectified")
+    action(stack, case_id, "verified", f"dl-ver-{rid}-fail", passed=False,
+           verifier="O-CMO-LEAD")
+    reopened = case_doc(stack, case_id, lambda c: c["state"] == "reopened")
+    # A new resolve period counted from the verification (today), not the report.
+    today = datetime.datetime.now(SHANGHAI).date()
+    day, n = today, 0
+    while n < 5:
+        day += datetime.timedelta(days=1)
+        n += working(day)
+    assert reopened["due_at"] == shanghai(day, 23, 59, 59).isoformat()
+    assert reopened["due_at"] >= before["due_at"]
+    assert reopened["rectified_at"] is None
+    action(stack, case_id, "rectified", f"dl-ver-{rid}-rect2", evidence="复查整改到位")
+    action(stack, case_id, "verified", f"dl-ver-{rid}-pass", passed=True,
+           verifier="O-CMO-LEAD")
+    action(stack, case_id, "closed", f"dl-ver-{rid}-close")
+    closed = case_doc(stack, case_id, lambda c: c["state"] == "closed")
+    assert closed["closed_on_time"] is True
+
+
+def test_refused_transition_goes_to_the_dlq(stack):
+    rid = run_id()
+    case_id = new_case(stack, f"dl-bad-{rid}")
+    case_doc(stack, case_id, lambda c: c["state"] == "assigned")
+    # Intake accepts it (it is well formed); the lifecycle refuses to close an
+    # unverified case.
+    action(stack, case_id, "closed", f"dl-bad-{rid}-close")
+    until = time.monotonic() + 20
+    found = None
+    while time.monotonic() < until and not found:
+        for key, record in records(stack, "duban.dlq"):
+            if key == case_id and record.get("reason") == "invalid_transition":
+                found = record
+        time.sleep(0.3)
+    assert found, "no invalid_transition record for the case in duban.dlq"
+    assert found["origin"]["topic"] == "duban.cases"
+    assert "not allowed in state assigned" in found["detail"]
+    # The case is untouched and later events still apply: the partition moved on.
+    action(stack, case_id, "accepted", f"dl-bad-{rid}-acc")
+    doc = case_doc(stack, case_id, lambda c: c["state"] == "accepted")
+    assert "duban.case.closed" not in [h["type"] for h in doc["history"]]
+    metrics = stack.get("deadline", "/metrics", token=None).text
+    assert re.search(r'^duban_deadline_invalid_transitions_total\{type="duban.case.closed"\} '
+                     r'[1-9]', metrics, re.M), metrics
+
+
+def test_ledger_pages_filters_and_stats(stack):
+    rid = run_id()
+    region = "329" + str(int(rid, 16) % 1000).zfill(3)
+    ids = [new_case(stack, f"dl-led-{rid}-{i}", category="risk_prevention", region=region)
+           for i in range(5)]
+    for case_id in ids:
+        case_doc(stack, case_id, lambda c: c["state"] == "assigned")
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = f"/v1/ledger?region={region}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        r = stack.get("deadline", path)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert len(page["items"]) <= 2
+        seen += [row["case_id"] for row in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+        assert pages < 500
+    assert sorted(seen) == sorted(ids)  # every case once, none twice
+    assert seen == sorted(seen)  # case-id (time) order
+    row = stack.get("deadline", f"/v1/ledger?region={region}&limit=1").json()["items"][0]
+    assert row["state"] == "assigned" and row["unit"] and row["due_at"]
+    assert row["overdue"] is False
+    r = stack.get("deadline", f"/v1/ledger?region={region}&state=closed")
+    assert r.status_code == 200 and r.json()["items"] == []
+    for bad in ("limit=0", "limit=x", "state=nonsense", "overdue=maybe", "cursor=a%20b"):
+        r = stack.get("deadline", f"/v1/ledger?{bad}")
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["error"]["code"] == "schema_violation"
+    stats = stack.get("deadline", "/v1/stats?group_by=region").json()
+    group = [g for g in stats["groups"] if g["key"] == region]
+    assert group and group[0]["open"] == 5 and group[0]["closed_on_time"] == 0
+    assert group[0]["on_time_rate"] is None
+    assert stack.get("deadline", "/v1/stats?group_by=colour").status_code == 422
+    assert stack.get("deadline", "/v1/ledger", token=None).status_code == 401
+
+
+# ---- exactly once under crashes ----------------------------------------------------------
+
+LEAD_S = 45  # deadline's clock starts this long before the moment
+
+
+def test_kill_9_while_5000_timers_fall_due(stack, real_clock_after):
+    today = datetime.datetime.now(SHANGHAI).date()
+    w2 = previous_working(today)
+    w1 = previous_working(w2)
+    moment = shanghai(w2, 23, 59, 59)  # the accept deadline of a case reported on w1
+    offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
+    restart_deadline(stack, offset_ms)
+    started = time.monotonic()
+    case_ids = post_batch(stack, f"dl-k9-{run_id()}", 5000,
+                          shanghai(w1, 10, 0, 0).isoformat())
+    until = started + LEAD_S - 2
+    while due_count(stack, moment) < 5000 and time.monotonic() < until:
+        time.sleep(0.5)
+    loaded = due_count(stack, moment)
+    assert loaded == 5000, f"only {loaded} of 5000 timers loaded before the moment"
+    # Kill it while it fires.
+    port = PORTS["deadline"]
+    base = fired_metric(port) or 0
+    until = started + LEAD_S + 30
+    while (fired_metric(port) or 0) <= base and time.monotonic() < until:
+        time.sleep(0.02)
+    fired_before_kill = (fired_metric(port) or 0) - base
+    stack.kill("deadline", signal.SIGKILL)
+    stack.start_missing(DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms))
+    until = time.monotonic() + 120
+    counts = {}
+    while time.monotonic() < until:
+        counts = timer_ids(stack, case_ids, ".overdue.accept.")
+        if len(counts) == 5000:
+            break
+        time.sleep(1)
+    time.sleep(2)  # a few more rounds: a duplicate would show now
+    counts = timer_ids(stack, case_ids, ".overdue.accept.")
+    print(f"\n5000 timers: {fired_before_kill:.0f} acknowledged before kill -9, "
+          f"{len(counts)} cases fired, {sum(counts.values())} events, "
+          f"{time.monotonic() - started:.1f} s in all")
+    assert len(counts) == 5000, f"{5000 - len(counts)} timers lost"
+    assert set(counts.values()) == {1}, "some timer fired twice"
+
+
+def test_two_instances_split_timers_and_one_is_killed(stack, real_clock_after):
+    today = datetime.datetime.now(SHANGHAI).date()
+    w1 = previous_working(previous_working(today))
+    w0 = previous_working(w1)
+    moment = shanghai(w1, 23, 59, 59)
+    offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
+    restart_deadline(stack, offset_ms)
+    port2 = PORTS["deadline"] + 100
+    second = stack.spawn("deadline", "deadline-2", port2,
+                         DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms))
+    try:
+        started = time.monotonic()
+        log2 = os.path.join(stack.var_dir, "log", "deadline-2.log")
+        owned2 = []
+        while time.monotonic() < started + 30 and not owned2:
+            with open(log2, encoding="utf-8", errors="replace") as f:
+                owned2 = re.findall(r"kafka partitions assigned: (duban\.cases\[\d+\][^\"]*)",
+                                    f.read())
+            time.sleep(0.2)
+        assert owned2, "the second instance was given no partition"
+        time.sleep(1)  # the first instance's side of the rebalance
+        case_ids = post_batch(stack, f"dl-two-{run_id()}", 2000,
+                              shanghai(w0, 10, 0, 0).isoformat())
+        while due_count(stack, moment) < 2000 and time.monotonic() < started + LEAD_S - 15:
+            time.sleep(0.5)
+        assert due_count(stack, moment) == 2000
+        # The group settled on a split: each instance holds some of the six partitions.
+        last = {}
+        for name in ("deadline", "deadline-2"):
+            with open(os.path.join(stack.var_dir, "log", f"{name}.log"), encoding="utf-8",
+                      errors="replace") as f:
+                found = re.findall(r"kafka partitions assigned: ([^\"]*)", f.read())
+            last[name] = found[-1].split() if found else []
+        assert last["deadline"] and last["deadline-2"], last
+        assert not set(last["deadline"]) & set(last["deadline-2"]), last
+        owned2 = last["deadline-2"]
+        # Both instances see the cases of their partitions; kill the second before the
+        # moment: the first takes its partitions over and fires everything, once.
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=10)
+        until = time.monotonic() + LEAD_S + 90
+        counts = {}
+        while time.monotonic() < until:
+            counts = timer_ids(stack, case_ids, ".overdue.accept.")
+            if len(counts) == 2000:
+                break
+            time.sleep(1)
+        time.sleep(2)
+        counts = timer_ids(stack, case_ids, ".overdue.accept.")
+        print(f"\ntwo instances: the second owned {' '.join(owned2)}; after its kill -9, "
+              f"{len(counts)} of 2000 timers fired, {sum(counts.values())} events")
+        assert len(counts) == 2000
+        assert set(counts.values()) == {1}
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait(timeout=10)
