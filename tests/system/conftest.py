@@ -70,11 +70,13 @@ class Stack:
                   errors="replace") as f:
             return f.read()
 
-    def topic(self, name):
-        """Every record of a topic as raw bytes (key, headers and value), read by kcat."""
+    def topic(self, name, since_ms=None):
+        """Every record of a topic as raw bytes (key, headers and value), read by kcat;
+        with since_ms, only those written at or after that time (ms since the epoch)."""
+        start = ["-o", f"s@{since_ms}"] if since_ms is not None else []
         out = subprocess.run(
             ["kcat", "-C", "-b", f"127.0.0.1:{PORTS['kafka']}", "-t", name, "-e", "-q",
-             "-f", "%k\t%h\t%s\n"], capture_output=True, timeout=60, check=True)
+             *start, "-f", "%k\t%h\t%s\n"], capture_output=True, timeout=180, check=True)
         return out.stdout
 
     def produce(self, topic, value, key="k", headers=()):

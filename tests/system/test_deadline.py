@@ -84,20 +84,22 @@ def case_doc(stack, case_id, pred=lambda c: True, timeout=30):
     return r.json()
 
 
-def records(stack, topic="duban.cases"):
-    """(key, event) of every record, in partition order within each key."""
+def records(stack, topic="duban.cases", since_ms=None):
+    """(key, event) of every record (written since since_ms), in partition order within
+    each key."""
     out = []
-    for line in stack.topic(topic).decode("utf-8").splitlines():
+    for line in stack.topic(topic, since_ms).decode("utf-8").splitlines():
         key, _, value = line.split("\t", 2)
         out.append((key, json.loads(value)))
     return out
 
 
-def timer_ids(stack, case_ids, kind):
-    """How many records of each id of 'kind' (e.g. '.overdue.accept.') the cases have."""
+def timer_ids(stack, case_ids, kind, since_ms):
+    """How many records of each id of 'kind' (e.g. '.overdue.accept.') the cases have,
+    among those written since since_ms."""
     wanted = set(case_ids)
     counts = {}
-    for key, event in records(stack):
+    for key, event in records(stack, since_ms=since_ms):
         if key in wanted and kind in event["id"]:
             counts[event["id"]] = counts.get(event["id"], 0) + 1
     return counts
@@ -158,11 +160,13 @@ def real_clock_after(stack):
 
 
 def test_backdated_case_gets_each_timer_once_in_order(stack):
+    since_ms = int(time.time() * 1000) - 1000
     reported = (datetime.datetime.now(SHANGHAI) - datetime.timedelta(days=60)).isoformat()
     case_id = new_case(stack, f"dl-back-{run_id()}", severity="normal", reported=reported)
     doc = case_doc(stack, case_id, lambda c: c["escalation_level"] == 4)
     time.sleep(1.0)  # several scheduler rounds: nothing more may come
-    mine = [e for k, e in records(stack) if k == case_id and e["source"] == "/duban/deadline"]
+    mine = [e for k, e in records(stack, since_ms=since_ms)
+            if k == case_id and e["source"] == "/duban/deadline"]
     kinds = [(e["type"].rsplit(".", 1)[1], e["data"].get("clock"), e["data"].get("level"))
              for e in mine]
     assert kinds == [("overdue", "accept", None), ("warning", "resolve", None),
@@ -172,6 +176,52 @@ def test_backdated_case_gets_each_timer_once_in_order(stack):
     assert doc["overdue"] == {"accept": True, "resolve": True}
     assert mine[1]["data"]["warn_at"] == doc["warn_at"]
     assert mine[4]["data"]["escalate_at"] == doc["escalations"][1]["at"]
+    metrics = stack.get("deadline", "/metrics", token=None).text
+    for family in (r'duban_deadline_timers_fired_total\{kind="escalated_4"\} [1-9]',
+                   r'duban_deadline_fire_lag_seconds_count [1-9]',
+                   r'duban_deadline_timers_active \d', r'duban_deadline_cases\{state="'):
+        assert re.search(family, metrics), family
+
+
+def test_calendar_file_recomputes_open_cases(stack):
+    since_ms = int(time.time() * 1000) - 1000
+    rid = run_id()
+    case_id = new_case(stack, f"dl-cal-{rid}", severity="normal")
+    doc = case_doc(stack, case_id, lambda c: c["state"] == "assigned")
+    due = datetime.datetime.fromisoformat(doc["due_at"]).date()
+    path = os.path.join(stack.config_dir, "calendar", f"{due.year}.json")
+    original = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+    days = [d for d in (json.loads(original)["days"] if original else [])
+            if d["date"] != due.isoformat()]
+    # A (made-up) notice makes the due day a holiday: the due moves to the next
+    # working day, and so does everything counted from it.
+    notice = {"year": due.year, "papers": ["https://www.gov.cn/zhengce/duban-test"],
+              "days": days + [{"name": "测试假日", "date": due.isoformat(),
+                               "isOffDay": True}]}
+    expected = due + datetime.timedelta(days=1)
+    while not working(expected):
+        expected += datetime.timedelta(days=1)
+    pid = stack.pid("deadline")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(notice, f, ensure_ascii=False)
+        os.kill(pid, signal.SIGHUP)
+        moved = case_doc(stack, case_id, lambda c: c["due_at"] != doc["due_at"])
+        assert moved["due_at"] == shanghai(expected, 23, 59, 59).isoformat()
+        assert moved["generation"] == doc["generation"] + 1
+        changed = [e for k, e in records(stack, since_ms=since_ms)
+                   if k == case_id and e["type"] == "duban.case.deadline_changed"]
+        assert changed and changed[0]["data"]["reason"] == "calendar"
+        assert changed[0]["data"]["due_at"] == moved["due_at"]
+    finally:
+        if original is None:
+            os.remove(path)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(original)
+        os.kill(pid, signal.SIGHUP)
+    back = case_doc(stack, case_id, lambda c: c["due_at"] == doc["due_at"])
+    assert back["generation"] == doc["generation"] + 2
 
 
 def test_extension_moves_the_moments(stack):
@@ -248,6 +298,20 @@ def test_refused_transition_goes_to_the_dlq(stack):
                      r'[1-9]', metrics, re.M), metrics
 
 
+def ledger_all(stack, query):
+    """Every row of the ledger for 'query', following the cursor."""
+    rows, cursor = [], None
+    for _ in range(1000):
+        r = stack.get("deadline", f"/v1/ledger?{query}" + (f"&cursor={cursor}" if cursor
+                                                            else ""))
+        assert r.status_code == 200, r.text
+        rows += r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            return rows
+    raise AssertionError("the ledger never ended")
+
+
 def test_ledger_pages_filters_and_stats(stack):
     rid = run_id()
     region = "329" + str(int(rid, 16) % 1000).zfill(3)
@@ -270,11 +334,10 @@ def test_ledger_pages_filters_and_stats(stack):
         assert pages < 500
     assert sorted(seen) == sorted(ids)  # every case once, none twice
     assert seen == sorted(seen)  # case-id (time) order
-    row = stack.get("deadline", f"/v1/ledger?region={region}&limit=1").json()["items"][0]
-    assert row["state"] == "assigned" and row["unit"] and row["due_at"]
-    assert row["overdue"] is False
-    r = stack.get("deadline", f"/v1/ledger?region={region}&state=closed")
-    assert r.status_code == 200 and r.json()["items"] == []
+    rows = ledger_all(stack, f"region={region}&state=assigned")
+    assert [row["case_id"] for row in rows] == seen
+    assert all(row["unit"] and row["due_at"] and row["overdue"] is False for row in rows)
+    assert ledger_all(stack, f"region={region}&state=closed") == []
     for bad in ("limit=0", "limit=x", "state=nonsense", "overdue=maybe", "cursor=a%20b"):
         r = stack.get("deadline", f"/v1/ledger?{bad}")
         assert r.status_code == 422, (bad, r.text)
@@ -298,6 +361,7 @@ def test_kill_9_while_5000_timers_fall_due(stack, real_clock_after):
     w1 = previous_working(w2)
     moment = shanghai(w2, 23, 59, 59)  # the accept deadline of a case reported on w1
     offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
+    since_ms = int(time.time() * 1000) - 1000
     restart_deadline(stack, offset_ms)
     started = time.monotonic()
     case_ids = post_batch(stack, f"dl-k9-{run_id()}", 5000,
@@ -319,12 +383,12 @@ def test_kill_9_while_5000_timers_fall_due(stack, real_clock_after):
     until = time.monotonic() + 120
     counts = {}
     while time.monotonic() < until:
-        counts = timer_ids(stack, case_ids, ".overdue.accept.")
+        counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
         if len(counts) == 5000:
             break
         time.sleep(1)
     time.sleep(2)  # a few more rounds: a duplicate would show now
-    counts = timer_ids(stack, case_ids, ".overdue.accept.")
+    counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
     print(f"\n5000 timers: {fired_before_kill:.0f} acknowledged before kill -9, "
           f"{len(counts)} cases fired, {sum(counts.values())} events, "
           f"{time.monotonic() - started:.1f} s in all")
@@ -338,6 +402,7 @@ def test_two_instances_split_timers_and_one_is_killed(stack, real_clock_after):
     w0 = previous_working(w1)
     moment = shanghai(w1, 23, 59, 59)
     offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
+    since_ms = int(time.time() * 1000) - 1000
     restart_deadline(stack, offset_ms)
     port2 = PORTS["deadline"] + 100
     second = stack.spawn("deadline", "deadline-2", port2,
@@ -375,12 +440,12 @@ def test_two_instances_split_timers_and_one_is_killed(stack, real_clock_after):
         until = time.monotonic() + LEAD_S + 90
         counts = {}
         while time.monotonic() < until:
-            counts = timer_ids(stack, case_ids, ".overdue.accept.")
+            counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
             if len(counts) == 2000:
                 break
             time.sleep(1)
         time.sleep(2)
-        counts = timer_ids(stack, case_ids, ".overdue.accept.")
+        counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
         print(f"\ntwo instances: the second owned {' '.join(owned2)}; after its kill -9, "
               f"{len(counts)} of 2000 timers fired, {sum(counts.values())} events")
         assert len(counts) == 2000
