@@ -100,10 +100,10 @@ static void tell_service(struct dub_kafka_consumer *consumer, bool assigned,
 static void ask_service(struct dub_kafka_consumer *consumer,
                         rd_kafka_topic_partition_list_t *parts)
 {
-  if(!consumer->on_assign || parts->cnt <= 0)
+  if(!consumer->on_assign)
     return;
-  size_t n = (size_t)parts->cnt;
-  struct dub_kafka_assignment *list = dub_xcalloc(n, sizeof *list);
+  size_t n = parts->cnt > 0 ? (size_t)parts->cnt : 0;
+  struct dub_kafka_assignment *list = dub_xcalloc(n ? n : 1, sizeof *list);
   rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
   rd_kafka_resp_err_t cerr =
       rd_kafka_committed(consumer->rk, committed, WATERMARK_TIMEOUT_MS);

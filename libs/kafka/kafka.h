@@ -172,8 +172,9 @@ struct dub_kafka_assignment {
 
 /* Told before partitions are assigned, with their committed offsets and high
  * watermarks (asked of the broker, a few seconds at most), so that a service knows when
- * it has caught up with what was written before it took a partition over. Runs on the
- * thread that calls dub_kafka_consumer_poll(). */
+ * it has caught up with what was written before it took a partition over. Also told of
+ * an empty assignment (count 0: the group has more members than partitions). Runs on
+ * the thread that calls dub_kafka_consumer_poll(). */
 typedef void (*dub_kafka_assign_fn)(void *ctx, struct dub_kafka_assignment *parts,
                                     size_t count);
 

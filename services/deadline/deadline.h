@@ -61,6 +61,7 @@ struct deadline {
   pthread_mutex_t lock;
   pthread_mutex_t fire_lock;
   struct deadline_partition parts[DEADLINE_MAX_PARTITIONS];
+  bool assigned_once; /* the group gave this instance its share at least once */
   struct deadline_inflight *inflight;
   pthread_t scheduler;
   struct deadline_scheduler *sched; /* NULL until started */

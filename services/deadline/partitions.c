@@ -219,6 +219,9 @@ static void mark_complete(struct deadline *d, int32_t p)
 void deadline_on_assign(void *ctx, struct dub_kafka_assignment *parts, size_t count)
 {
   struct deadline *d = ctx;
+  pthread_mutex_lock(&d->lock);
+  d->assigned_once = true;
+  pthread_mutex_unlock(&d->lock);
   for(size_t i = 0; i < count; i++) {
     int32_t p = parts[i].partition;
     if(!in_range(p) || strcmp(parts[i].topic, DEADLINE_CASES_TOPIC) != 0)
@@ -306,9 +309,15 @@ bool deadline_partitions_ready(struct deadline *d, char **reason)
 {
   int waiting = 0;
   pthread_mutex_lock(&d->lock);
+  bool assigned = d->assigned_once;
   for(int32_t p = 0; p < DEADLINE_MAX_PARTITIONS; p++)
     waiting += d->parts[p].owned && !d->parts[p].armed;
   pthread_mutex_unlock(&d->lock);
+  if(!assigned) {
+    *reason = dub_xasprintf("waiting for partitions of %s from the consumer group",
+                            DEADLINE_CASES_TOPIC);
+    return false;
+  }
   if(waiting)
     *reason = dub_xasprintf("catching up with %d partition(s) of %s", waiting,
                             DEADLINE_CASES_TOPIC);
