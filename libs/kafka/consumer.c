@@ -9,6 +9,7 @@
 #include "core/time.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,10 @@ struct dub_kafka_consumer {
   atomic_bool fatal;
   struct dub_kafka_header *headers; /* reused for each message */
   size_t header_cap;
+  /* Partitions to put to on_assign again at the next poll (any thread adds). */
+  pthread_mutex_t reassess_lock;
+  struct dub_kafka_partition *reassess; /* topics are copies */
+  size_t nreassess;
 };
 
 static void sleep_ms(int64_t ms)
@@ -186,6 +191,7 @@ enum dub_err dub_kafka_consumer_new(const struct dub_kafka_consumer_conf *conf,
 
   *consumer = NULL;
   atomic_init(&c->fatal, false);
+  pthread_mutex_init(&c->reassess_lock, NULL);
   c->closed = true; /* nothing to close until subscribed */
   if(!conf->brokers || !*conf->brokers || !conf->group_id || !*conf->group_id ||
      !conf->topic_count || !conf->topics || (!conf->handler && !conf->batch_handler) ||
@@ -421,6 +427,66 @@ static enum dub_kafka_outcome handle_batch(struct dub_kafka_consumer *consumer,
   return outcome;
 }
 
+void dub_kafka_consumer_reassess(struct dub_kafka_consumer *consumer, const char *topic,
+                                 int32_t partition)
+{
+  pthread_mutex_lock(&consumer->reassess_lock);
+  consumer->reassess = dub_xrealloc(consumer->reassess, (consumer->nreassess + 1) *
+                                                            sizeof *consumer->reassess);
+  consumer->reassess[consumer->nreassess++] =
+      (struct dub_kafka_partition){dub_xstrdup(topic), partition};
+  pthread_mutex_unlock(&consumer->reassess_lock);
+}
+
+/* Puts the partitions asked for by dub_kafka_consumer_reassess() that are still assigned
+ * to on_assign, and seeks those it wants read again to the beginning. */
+static void reassess_pending(struct dub_kafka_consumer *consumer)
+{
+  pthread_mutex_lock(&consumer->reassess_lock);
+  struct dub_kafka_partition *list = consumer->reassess;
+  size_t n = consumer->nreassess;
+  consumer->reassess = NULL;
+  consumer->nreassess = 0;
+  pthread_mutex_unlock(&consumer->reassess_lock);
+  if(!n)
+    return;
+  rd_kafka_topic_partition_list_t *assigned = NULL, *parts = NULL, *seek = NULL;
+  if(!rd_kafka_assignment(consumer->rk, &assigned)) {
+    parts = rd_kafka_topic_partition_list_new((int)n);
+    for(size_t i = 0; i < n; i++)
+      if(rd_kafka_topic_partition_list_find(assigned, list[i].topic, list[i].partition) &&
+         !rd_kafka_topic_partition_list_find(parts, list[i].topic, list[i].partition))
+        rd_kafka_topic_partition_list_add(parts, list[i].topic, list[i].partition)
+            ->offset = RD_KAFKA_OFFSET_INVALID;
+    if(parts->cnt)
+      ask_service(consumer, parts);
+    seek = rd_kafka_topic_partition_list_new(parts->cnt ? parts->cnt : 1);
+    for(int i = 0; i < parts->cnt; i++)
+      if(parts->elems[i].offset == RD_KAFKA_OFFSET_BEGINNING)
+        rd_kafka_topic_partition_list_add(seek, parts->elems[i].topic,
+                                          parts->elems[i].partition)
+            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if(seek->cnt) {
+      rd_kafka_error_t *error = rd_kafka_seek_partitions(consumer->rk, seek, 5000);
+      if(error) {
+        dub_log_warn("kafka seek to the beginning failed: %s",
+                     rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+      }
+      consumer->retry_at = 0;
+    }
+  }
+  if(seek)
+    rd_kafka_topic_partition_list_destroy(seek);
+  if(parts)
+    rd_kafka_topic_partition_list_destroy(parts);
+  if(assigned)
+    rd_kafka_topic_partition_list_destroy(assigned);
+  for(size_t i = 0; i < n; i++)
+    free((char *)list[i].topic);
+  free(list);
+}
+
 enum dub_err dub_kafka_consumer_poll(struct dub_kafka_consumer *consumer, int timeout_ms,
                                      enum dub_kafka_outcome *outcome)
 {
@@ -432,6 +498,7 @@ enum dub_err dub_kafka_consumer_poll(struct dub_kafka_consumer *consumer, int ti
     rc = DUB_ERR_UNAVAILABLE;
     goto out;
   }
+  reassess_pending(consumer);
   if(consumer->retry_at) {
     int64_t wait = consumer->retry_at - dub_time_mono_ms();
     if(wait > 0) {
@@ -488,7 +555,13 @@ void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer)
     dub_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer->rk);
   }
+  for(size_t i = 0; i < consumer->nreassess; i++)
+    free((char *)consumer->reassess[i].topic);
+  free(consumer->reassess);
+  pthread_mutex_destroy(&consumer->reassess_lock);
   free(consumer->headers);
   free(consumer->dlq_topic);
   free(consumer);
 }
+
+

@@ -241,6 +241,14 @@ enum dub_err dub_kafka_consumer_poll(struct dub_kafka_consumer *consumer, int ti
 /* True once the consumer hit a fatal error. */
 bool dub_kafka_consumer_fatal(const struct dub_kafka_consumer *consumer);
 
+/* Asks for partition 'partition' of 'topic' to be put to the on_assign callback again,
+ * as if just assigned, at the next dub_kafka_consumer_poll(); if the callback sets its
+ * start to DUB_KAFKA_OFFSET_BEGINNING, the partition is read again from the beginning
+ * (e.g. after the service found its derived state lost). Ignored when the partition is
+ * no longer assigned by then. Thread-safe. */
+void dub_kafka_consumer_reassess(struct dub_kafka_consumer *consumer, const char *topic,
+                                 int32_t partition);
+
 /* Commits stored offsets and leaves the group (the revoke callback runs). Idempotent.
  * DUB_ERR_UNAVAILABLE when librdkafka reported an error while closing. */
 enum dub_err dub_kafka_consumer_close(struct dub_kafka_consumer *consumer);

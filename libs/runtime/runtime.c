@@ -276,6 +276,12 @@ void *dub_runtime_service(void *http_ctx)
   return ((struct dub_runtime *)http_ctx)->spec->ctx;
 }
 
+void dub_runtime_reassess(struct dub_runtime *rt, const char *topic, int32_t partition)
+{
+  if(rt->consumer)
+    dub_kafka_consumer_reassess(rt->consumer, topic, partition);
+}
+
 struct dub_kafka_producer *dub_runtime_producer(struct dub_runtime *rt)
 {
   return rt->producer;

@@ -88,6 +88,9 @@ const struct dub_runtime_env *dub_runtime_env(struct dub_runtime *rt);
  * dub_config_unref(). */
 struct dub_config *dub_runtime_config(struct dub_runtime *rt);
 
+/* dub_kafka_consumer_reassess() on the service's consumer (no-op without one). */
+void dub_runtime_reassess(struct dub_runtime *rt, const char *topic, int32_t partition);
+
 /* Reads a JSON document stored at Redis key 'key'. DUB_ERR_NOT_FOUND when absent,
  * DUB_ERR_UNAVAILABLE when Redis is not reachable, DUB_ERR_INTERNAL when the value is
  * not JSON. *out is a new reference. */

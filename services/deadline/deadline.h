@@ -92,6 +92,12 @@ void deadline_on_rebalance(void *ctx, bool assigned,
 void deadline_partition_progress(struct deadline *d, int32_t p, int64_t offset);
 /* Whether partition p is being read from the beginning to rebuild its state. */
 bool deadline_partition_rebuilding(struct deadline *d, int32_t p);
+/* Whether Redis still holds partition p's state (its marker; true when Redis does not
+ * answer). */
+bool deadline_partition_complete(struct deadline *d, int32_t p);
+/* Partition p's state is gone from Redis: stop firing its timers and have the consumer
+ * read it again from the beginning (unless it is being rebuilt already). */
+void deadline_partition_lost(struct deadline *d, int32_t p);
 /* Timer events published but not read back yet, so that they are not published twice.
  * 'add' returns false when the id is in flight already; 'remove' forgets one that was
  * not published after all. Once the consumer has written an event to its document it

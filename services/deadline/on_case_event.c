@@ -178,6 +178,13 @@ enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
                           json_pack("{s:s, s:s, s:O?, s:O?}", "type", ev.type, "id",
                                     ev.id, "source", json_object_get(ev.event, "source"),
                                     "time", json_object_get(ev.event, "time")));
+  } else if(rc == DUB_ERR_NOT_FOUND &&
+            !deadline_partition_rebuilding(d, msg->partition) &&
+            !deadline_partition_complete(d, msg->partition)) {
+    /* Redis lost the partition's state: rebuild it, then this event comes again. */
+    deadline_partition_lost(d, msg->partition);
+    rc = DUB_ERR_UNAVAILABLE;
+    goto out;
   } else if(rc == DUB_ERR_NOT_FOUND) {
     *why = dub_xasprintf("%s for case '%s', which deadline has not seen", ev.type,
                          ev.case_id);

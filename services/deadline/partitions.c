@@ -226,7 +226,8 @@ void deadline_on_assign(void *ctx, struct dub_kafka_assignment *parts, size_t co
     int32_t p = parts[i].partition;
     if(!in_range(p) || strcmp(parts[i].topic, DEADLINE_CASES_TOPIC) != 0)
       continue;
-    bool rebuild = parts[i].committed > 0 && !marker_present(d, p);
+    /* Records there, but no sign that Redis holds what they imply: read them all. */
+    bool rebuild = parts[i].high != 0 && !marker_present(d, p);
     if(rebuild) {
       dub_log_warn("partition %d of %s is not complete in redis: rebuilding it from the "
                    "beginning",
@@ -252,6 +253,27 @@ void deadline_on_assign(void *ctx, struct dub_kafka_assignment *parts, size_t co
                  (long long)parts[i].committed, (long long)parts[i].high,
                  armed ? ", timers armed" : ", timers armed once read up to it");
   }
+}
+
+void deadline_partition_lost(struct deadline *d, int32_t p)
+{
+  if(!in_range(p))
+    return;
+  pthread_mutex_lock(&d->lock);
+  bool act = d->parts[p].owned && !d->parts[p].rebuilding;
+  if(act)
+    d->parts[p].armed = false; /* nothing fires from documents that are gone */
+  pthread_mutex_unlock(&d->lock);
+  if(!act)
+    return;
+  dub_log_warn("the state of partition %d is gone from redis: rebuilding it from %s",
+               (int)p, DEADLINE_CASES_TOPIC);
+  dub_runtime_reassess(d->rt, DEADLINE_CASES_TOPIC, p);
+}
+
+bool deadline_partition_complete(struct deadline *d, int32_t p)
+{
+  return marker_present(d, p);
 }
 
 void deadline_on_rebalance(void *ctx, bool assigned,

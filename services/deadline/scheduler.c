@@ -74,28 +74,19 @@ static void sleep_ms(long ms)
     ;
 }
 
-/* The cases a command lists (an array reply, or an SSCAN reply's second element). */
-static struct dub_cache_reply *members(struct dub_cache_reply *r)
-{
-  if(r && r->type == DUB_CACHE_ARRAY && r->count == 2 &&
-     r->elements[1]->type == DUB_CACHE_ARRAY)
-    return r->elements[1];
-  return r && r->type == DUB_CACHE_ARRAY ? r : NULL;
-}
-
-/* Reads the documents of 'ids'; docs[i] is NULL when absent or unreadable. */
-static enum dub_err read_docs(struct dub_cache *cache, const struct dub_cache_reply *ids,
+/* Reads the documents of 'n' cases; docs[i] is NULL when absent or unreadable. */
+static enum dub_err read_docs(struct dub_cache *cache, const char *const *ids, size_t n,
                               json_t **docs)
 {
   struct dub_cache_pipeline *p = dub_cache_pipeline_new();
   struct dub_cache_reply **replies = NULL;
-  for(size_t i = 0; i < ids->count; i++) {
-    char *key = deadline_case_key(ids->elements[i]->str);
+  for(size_t i = 0; i < n; i++) {
+    char *key = deadline_case_key(ids[i]);
     dub_cache_pipeline_addf(p, "GET %s", key);
     free(key);
   }
   enum dub_err rc = dub_cache_pipeline_exec(cache, p, &replies);
-  for(size_t i = 0; !rc && i < ids->count; i++) {
+  for(size_t i = 0; !rc && i < n; i++) {
     char *why = NULL;
     docs[i] = NULL;
     if(replies[i]->type == DUB_CACHE_STRING &&
@@ -103,7 +94,7 @@ static enum dub_err read_docs(struct dub_cache *cache, const struct dub_cache_re
       free(why);
   }
   if(!rc)
-    dub_cache_replies_free(replies, ids->count);
+    dub_cache_replies_free(replies, n);
   dub_cache_pipeline_free(p);
   return rc;
 }
@@ -192,27 +183,34 @@ static void kind_of(const struct deadline_due *due, char out[32])
 
 /* The cases of one round, their documents and the events published for them. */
 struct batch {
-  const struct dub_cache_reply *ids;
+  size_t count;
+  const char **case_ids; /* borrowed from the replies that listed them */
+  int32_t *partition;
   json_t **docs; /* NULL where absent or unreadable */
   struct fire *fires;
   size_t nfires;
   struct round round;
 };
 
-/* Reads the documents of 'ids' (borrowed until batch_close). False when Redis does not
- * answer; close the batch either way. */
-static bool batch_open(struct deadline_scheduler *s, const struct dub_cache_reply *ids,
-                       size_t fires_per_case, struct batch *b)
+/* Room for 'count' cases; fill case_ids and partition, then batch_read(). */
+static void batch_open(struct batch *b, size_t count, size_t fires_per_case)
 {
-  size_t n = ids->count ? ids->count : 1;
-  b->ids = ids;
+  size_t n = count ? count : 1;
+  b->count = count;
+  b->case_ids = dub_xcalloc(n, sizeof *b->case_ids);
+  b->partition = dub_xcalloc(n, sizeof *b->partition);
   b->docs = dub_xcalloc(n, sizeof *b->docs);
   b->fires = dub_xcalloc(n * fires_per_case, sizeof *b->fires);
   b->nfires = 0;
   b->round.pending = 0;
   pthread_mutex_init(&b->round.m, NULL);
   pthread_cond_init(&b->round.c, NULL);
-  return !ids->count || !read_docs(s->cache, ids, b->docs);
+}
+
+/* Reads the documents; false when Redis does not answer. */
+static bool batch_read(struct deadline_scheduler *s, struct batch *b)
+{
+  return !b->count || !read_docs(s->cache, b->case_ids, b->count, b->docs);
 }
 
 /* Waits for the acknowledgements, counts them and frees the batch. */
@@ -220,12 +218,14 @@ static void batch_close(struct deadline *d, struct batch *b)
 {
   wait_round(&b->round);
   settle(d, b->fires, b->nfires);
-  for(size_t i = 0; i < b->ids->count; i++)
+  for(size_t i = 0; i < b->count; i++)
     json_decref(b->docs[i]);
   pthread_cond_destroy(&b->round.c);
   pthread_mutex_destroy(&b->round.m);
   free(b->fires);
   free(b->docs);
+  free(b->partition);
+  free(b->case_ids);
 }
 
 /* Publishes 'event' (taken; its subject is the case) under f's id, unless in flight. */
@@ -241,40 +241,63 @@ static void batch_publish(struct deadline *d, struct batch *b, int32_t p, struct
     b->nfires++;
 }
 
-/* Fires what is due in partition p. */
-static void fire_partition(struct deadline_scheduler *s, int32_t p)
+/* Fires what is due in every armed partition: one round trip for the due cases, one
+ * for their documents, then every event published before waiting for any
+ * acknowledgement. */
+static void fire_all(struct deadline_scheduler *s, const bool *armed)
 {
   struct deadline *d = s->d;
-  struct dub_cache_reply *r = NULL;
-  struct batch b;
-  char *key = deadline_timers_key(p);
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  int32_t which[DEADLINE_MAX_PARTITIONS];
+  size_t nparts = 0, total = 0;
   int64_t now = deadline_now(d);
   char upto[24];
   snprintf(upto, sizeof upto, "%lld", (long long)now);
-  enum dub_err rc = dub_cache_commandf(
-      s->cache, &r, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", key, upto, FIRE_BATCH);
-  free(key);
-  const struct dub_cache_reply *ids = rc ? NULL : members(r);
-  if(!ids || !ids->count) {
-    dub_cache_reply_free(r);
+  for(int32_t i = 0; i < DEADLINE_MAX_PARTITIONS; i++) {
+    if(!armed[i])
+      continue;
+    char *key = deadline_timers_key(i);
+    dub_cache_pipeline_addf(p, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", key, upto,
+                            FIRE_BATCH);
+    free(key);
+    which[nparts++] = i;
+  }
+  if(!nparts || dub_cache_pipeline_exec(s->cache, p, &replies)) {
+    dub_cache_pipeline_free(p);
     return;
   }
-  if(batch_open(s, ids, DEADLINE_MAX_DUE, &b))
-    for(size_t i = 0; i < ids->count; i++) {
+  for(size_t k = 0; k < nparts; k++)
+    if(replies[k]->type == DUB_CACHE_ARRAY)
+      total += replies[k]->count;
+  if(total) {
+    struct batch b;
+    size_t n = 0;
+    batch_open(&b, total, DEADLINE_MAX_DUE);
+    for(size_t k = 0; k < nparts; k++)
+      for(size_t i = 0; replies[k]->type == DUB_CACHE_ARRAY && i < replies[k]->count;
+          i++) {
+        b.case_ids[n] = replies[k]->elements[i]->str;
+        b.partition[n++] = which[k];
+      }
+    bool read = batch_read(s, &b);
+    for(size_t i = 0; read && i < b.count; i++) {
       struct deadline_due due[DEADLINE_MAX_DUE];
-      size_t n = b.docs[i] ? deadline_case_due(b.docs[i], now, due) : 0;
-      for(size_t k = 0; k < n; k++) {
+      size_t ndue = b.docs[i] ? deadline_case_due(b.docs[i], now, due) : 0;
+      for(size_t k = 0; k < ndue; k++) {
         struct fire *f = &b.fires[b.nfires];
         memcpy(f->id, due[k].id, sizeof f->id);
         kind_of(&due[k], f->kind);
         f->at_ms = due[k].at_ms;
-        batch_publish(d, &b, p, f,
-                      event_of(due[k].id, due[k].type, ids->elements[i]->str, now,
+        batch_publish(d, &b, b.partition[i], f,
+                      event_of(due[k].id, due[k].type, b.case_ids[i], now,
                                deadline_case_timer_data(b.docs[i], &due[k])));
       }
     }
-  batch_close(d, &b);
-  dub_cache_reply_free(r);
+    batch_close(d, &b);
+  }
+  dub_cache_replies_free(replies, nparts);
+  dub_cache_pipeline_free(p);
 }
 
 /* Recomputes a slice of partition p's open cases on the current calendar. */
@@ -292,12 +315,18 @@ static void recompute_partition(struct deadline_scheduler *s, int32_t p,
   enum dub_err rc = dub_cache_commandf(s->cache, &r, "SSCAN %s %s COUNT %d", key, cursor,
                                        RECOMPUTE_BATCH);
   free(key);
-  if(rc || r->type != DUB_CACHE_ARRAY || r->count != 2) {
+  if(rc || r->type != DUB_CACHE_ARRAY || r->count != 2 ||
+     r->elements[1]->type != DUB_CACHE_ARRAY) {
     dub_cache_reply_free(r);
     return;
   }
-  const struct dub_cache_reply *ids = members(r);
-  bool read = batch_open(s, ids, 1, &b);
+  const struct dub_cache_reply *ids = r->elements[1];
+  batch_open(&b, ids->count, 1);
+  for(size_t i = 0; i < ids->count; i++) {
+    b.case_ids[i] = ids->elements[i]->str;
+    b.partition[i] = p;
+  }
+  bool read = batch_read(s, &b);
   for(size_t i = 0; read && i < ids->count; i++) {
     json_t *changed = NULL;
     if(!b.docs[i] || !deadline_case_recompute(b.docs[i], cal, &changed))
@@ -305,12 +334,11 @@ static void recompute_partition(struct deadline_scheduler *s, int32_t p,
     long long gen = 0;
     dub_json_int(changed, "generation", &gen);
     struct fire *f = &b.fires[b.nfires];
-    snprintf(f->id, sizeof f->id, "%.96s.deadline_changed.%lld", ids->elements[i]->str,
-             gen);
+    snprintf(f->id, sizeof f->id, "%.96s.deadline_changed.%lld", b.case_ids[i], gen);
     snprintf(f->kind, sizeof f->kind, "deadline_changed");
     f->at_ms = -1;
     batch_publish(d, &b, p, f,
-                  event_of(f->id, "duban.case.deadline_changed", ids->elements[i]->str,
+                  event_of(f->id, "duban.case.deadline_changed", b.case_ids[i],
                            deadline_now(d), changed));
   }
   batch_close(d, &b);
@@ -342,6 +370,30 @@ static void notice_calendar(struct deadline_scheduler *s, struct dub_config *con
   }
   dub_config_unref(s->seen);
   s->seen = dub_config_ref(config);
+}
+
+/* Partitions whose state Redis lost (flushed, or a new empty Redis) are rebuilt. */
+static void check_markers(struct deadline_scheduler *s, const bool *armed)
+{
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  int32_t which[DEADLINE_MAX_PARTITIONS];
+  size_t n = 0;
+  for(int32_t i = 0; i < DEADLINE_MAX_PARTITIONS; i++) {
+    if(!armed[i])
+      continue;
+    char *key = deadline_marker_key(i);
+    dub_cache_pipeline_addf(p, "EXISTS %s", key);
+    free(key);
+    which[n++] = i;
+  }
+  if(n && !dub_cache_pipeline_exec(s->cache, p, &replies)) {
+    for(size_t k = 0; k < n; k++)
+      if(replies[k]->type == DUB_CACHE_INT && replies[k]->integer == 0)
+        deadline_partition_lost(s->d, which[k]);
+    dub_cache_replies_free(replies, n);
+  }
+  dub_cache_pipeline_free(p);
 }
 
 /* Active timers and cases by state, over the partitions this instance owns. */
@@ -413,15 +465,14 @@ static void *run(void *arg)
     }
     pthread_mutex_unlock(&d->lock);
     deadline_inflight_purge(d); /* before any document of this round is read */
-    for(int32_t p = 0; p < DEADLINE_MAX_PARTITIONS && !atomic_load(&d->stop); p++) {
-      if(armed[p])
-        fire_partition(s, p);
+    fire_all(s, armed);
+    for(int32_t p = 0; p < DEADLINE_MAX_PARTITIONS && !atomic_load(&d->stop); p++)
       if(recompute[p])
         recompute_partition(s, p, config->calendar);
-    }
     pthread_mutex_unlock(&d->fire_lock);
     dub_config_unref(config);
     if(dub_time_mono_ms() - s->gauges_at >= GAUGE_EVERY_MS) {
+      check_markers(s, armed);
       update_gauges(s, armed);
       s->gauges_at = dub_time_mono_ms();
     }

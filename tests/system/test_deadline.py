@@ -350,6 +350,27 @@ def test_ledger_pages_filters_and_stats(stack):
     assert stack.get("deadline", "/v1/ledger", token=None).status_code == 401
 
 
+def test_redis_loss_is_rebuilt_from_kafka(stack):
+    rid = run_id()
+    case_id = new_case(stack, f"dl-lost-{rid}")
+    case_doc(stack, case_id, lambda c: c["state"] == "assigned")
+    action(stack, case_id, "accepted", f"dl-lost-{rid}-acc")
+    before = case_doc(stack, case_id, lambda c: c["state"] == "accepted")
+    stack.redis("FLUSHALL")
+    # Deadline notices, reads its partitions again and rebuilds the document.
+    after = case_doc(stack, case_id, lambda c: c["state"] == "accepted", timeout=90)
+    for key in ("due_at", "warn_at", "accept_by", "unit", "assignee", "generation"):
+        assert after[key] == before[key], key
+    assert [h["id"] for h in after["history"]] == [h["id"] for h in before["history"]]
+    assert stack.wait_for("deadline", "/readyz", timeout=60).status_code == 200
+    # And it goes on: an action after the loss applies, the ledger and stats know it.
+    action(stack, case_id, "progressed", f"dl-lost-{rid}-prog")
+    case_doc(stack, case_id, lambda c: c["state"] == "in_progress")
+    assert case_id in [r["case_id"] for r in ledger_all(stack, "state=in_progress")]
+    units = stack.get("deadline", "/v1/stats?group_by=unit").json()["groups"]
+    assert sum(g["open"] for g in units) >= 1
+
+
 # ---- exactly once under crashes ----------------------------------------------------------
 
 LEAD_S = 45  # deadline's clock starts this long before the moment

@@ -420,9 +420,18 @@ static void test_on_assign_tells_offsets_and_may_rewind(void **state)
   while(!p3.calls && dub_time_mono_ms() < deadline)
     assert_int_equal(dub_kafka_consumer_poll(c, 50, NULL), DUB_OK);
   poll_nothing(c, &p3.seen, 1000);
-  dub_kafka_consumer_free(c);
   assert_int_equal(p3.calls, 1);
   assert_int_equal(p3.committed, 3);
+
+  /* Asked again while running (the service lost its state): read from the start. */
+  p3.rewind = true;
+  dub_kafka_consumer_reassess(c, "t.assign", 0);
+  dub_kafka_consumer_reassess(c, "t.unknown", 0); /* not assigned: ignored */
+  poll_until(c, &p3.seen, 3);
+  assert_int_equal(p3.calls, 2);
+  assert_string_equal(p3.seen.values[0], "a0");
+  assert_string_equal(p3.seen.values[2], "a2");
+  dub_kafka_consumer_free(c);
 }
 
 static void test_consume_in_order_and_resume(void **state)
