@@ -25,6 +25,8 @@ struct dub_config_holder {
   char *dir;
   char *schema_dir;
   unsigned parts;
+  dub_config_check_fn check; /* set before the service runs; NULL = none */
+  void *check_ctx;
 };
 
 /* Turns the validator's error array into "file: /pointer: message; ...". */
@@ -236,14 +238,32 @@ enum dub_err dub_config_holder_reload(struct dub_config_holder *holder, char **w
   struct dub_config *next = NULL;
   enum dub_err rc =
       dub_config_load(holder->dir, holder->schema_dir, holder->parts, &next, why);
-  if(rc)
+  if(!rc && holder->check)
+    rc = holder->check(holder->check_ctx, next, why);
+  if(rc) {
+    dub_config_unref(next);
     return rc;
+  }
   pthread_mutex_lock(&holder->lock);
   struct dub_config *old = holder->current;
   holder->current = next;
   pthread_mutex_unlock(&holder->lock);
   dub_config_unref(old);
   return DUB_OK;
+}
+
+enum dub_err dub_config_holder_set_check(struct dub_config_holder *holder,
+                                         dub_config_check_fn check, void *ctx, char **why)
+{
+  holder->check = check;
+  holder->check_ctx = ctx;
+  *why = NULL;
+  if(!check)
+    return DUB_OK;
+  struct dub_config *current = dub_config_holder_get(holder);
+  enum dub_err rc = check(ctx, current, why);
+  dub_config_unref(current);
+  return rc;
 }
 
 void dub_config_holder_free(struct dub_config_holder *holder)
