@@ -29,22 +29,6 @@ struct dub_config_holder {
   void *check_ctx;
 };
 
-/* Turns the validator's error array into "file: /pointer: message; ...". */
-static char *describe_violations(const char *file, const json_t *errors)
-{
-  struct dub_buf buf = DUB_BUF_INIT;
-  size_t i;
-  json_t *e;
-  dub_buf_appendf(&buf, "%s: ", file);
-  json_array_foreach(errors, i, e)
-  {
-    const char *ptr = dub_json_str(e, "pointer");
-    dub_buf_appendf(&buf, "%s%s: %s", i ? "; " : "", ptr && *ptr ? ptr : "/",
-                    dub_json_str(e, "message") ? dub_json_str(e, "message") : "invalid");
-  }
-  return dub_buf_detach(&buf);
-}
-
 /* Reads 'dir'/'name' and validates it against 'schema_dir'/config/'schema_name'. */
 static enum dub_err load_valid(const char *dir, const char *name, const char *schema_dir,
                                const char *schema_name, json_t **out, char **why)
@@ -63,7 +47,7 @@ static enum dub_err load_valid(const char *dir, const char *name, const char *sc
     goto out;
   rc = dub_schema_validate(schema, *out, &errors);
   if(rc) {
-    *why = describe_violations(name, errors);
+    *why = dub_schema_describe(name, errors);
     rc = DUB_ERR_CONFIG;
     json_decref(*out);
     *out = NULL;
