@@ -9,6 +9,7 @@
 #include "core/time.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -293,4 +294,63 @@ enum dub_err dub_ce_produce_sync(struct dub_kafka_producer *producer, const char
 out:
   free(value);
   return rc;
+}
+
+/* The acknowledgements dub_ce_produce_all() waits for. */
+struct all_waiter {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  size_t remaining;
+};
+
+struct all_slot {
+  struct all_waiter *w;
+  enum dub_err *result;
+};
+
+/* Runs on the producer's poll thread, or on the caller's for a flush at free. */
+static void all_delivered(void *opaque, enum dub_err err, int32_t partition,
+                          int64_t offset)
+{
+  struct all_slot *s = opaque;
+  (void)partition;
+  (void)offset;
+  *s->result = err;
+  pthread_mutex_lock(&s->w->lock);
+  if(--s->w->remaining == 0)
+    pthread_cond_signal(&s->w->cond);
+  pthread_mutex_unlock(&s->w->lock);
+}
+
+void dub_ce_produce_all(struct dub_kafka_producer *producer, const char *topic,
+                        const char *const *keys, json_t *const *events, size_t n,
+                        enum dub_err *results)
+{
+  struct all_waiter w = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                         .cond = PTHREAD_COND_INITIALIZER};
+  struct all_slot *slots = dub_xcalloc(n ? n : 1, sizeof *slots);
+  for(size_t i = 0; i < n; i++) {
+    if(!events[i])
+      continue;
+    slots[i] = (struct all_slot){&w, &results[i]};
+    pthread_mutex_lock(&w.lock);
+    w.remaining++;
+    pthread_mutex_unlock(&w.lock);
+    enum dub_err rc =
+        dub_ce_produce(producer, topic, keys[i], events[i], all_delivered, &slots[i]);
+    if(rc) {
+      /* Not enqueued: no report will come. */
+      pthread_mutex_lock(&w.lock);
+      w.remaining--;
+      pthread_mutex_unlock(&w.lock);
+      results[i] = rc;
+    }
+  }
+  pthread_mutex_lock(&w.lock);
+  while(w.remaining)
+    pthread_cond_wait(&w.cond, &w.lock);
+  pthread_mutex_unlock(&w.lock);
+  pthread_cond_destroy(&w.cond);
+  pthread_mutex_destroy(&w.lock);
+  free(slots);
 }

@@ -56,4 +56,13 @@ enum dub_err dub_ce_produce_sync(struct dub_kafka_producer *producer, const char
                                  const char *key, const json_t *event, int timeout_ms,
                                  int32_t *partition, int64_t *offset);
 
+/* Produces every events[i] that is not NULL with key keys[i], all in flight together,
+ * and waits until each has its delivery report (bounded by the producer's delivery
+ * timeout). results[i] is what dub_ce_produce_sync() would give for it (DUB_OK once
+ * acknowledged; the enqueue error when it could not be sent); results[i] of a NULL
+ * events[i] is left as it is. Everything is borrowed for the call. */
+void dub_ce_produce_all(struct dub_kafka_producer *producer, const char *topic,
+                        const char *const *keys, json_t *const *events, size_t n,
+                        enum dub_err *results);
+
 #endif

@@ -30,8 +30,8 @@ struct fixture {
 };
 
 static const char *const topics[] = {
-    "t.callback",        "t.sync", "t.orders", "t.src",
-    DUB_KAFKA_DLQ_TOPIC, "t.ce",   "t.fatal",  "t.batch"};
+    "t.callback", "t.sync",  "t.orders", "t.src", DUB_KAFKA_DLQ_TOPIC,
+    "t.ce",       "t.fatal", "t.batch",  "t.all"};
 
 static int group_setup(void **state)
 {
@@ -512,6 +512,42 @@ static void test_cloudevents_roundtrip(void **state)
   json_decref(structured);
 }
 
+/* Many events in flight at once, each with its own result; a NULL slot is skipped. */
+static void test_produce_all(void **state)
+{
+  struct fixture *f = *state;
+  json_t *events[4] = {
+      json_pack("{s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", "a-1", "source", "/t",
+                "type", "t.one"),
+      NULL,
+      json_pack("{s:s, s:s}", "specversion", "1.0", "id", "a-3"), /* no source, type */
+      json_pack("{s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", "a-4", "source", "/t",
+                "type", "t.one"),
+  };
+  const char *const keys[4] = {"k1", NULL, "k3", "k4"};
+  enum dub_err results[4] = {DUB_ERR_INTERNAL, DUB_ERR_CONFLICT, DUB_ERR_INTERNAL,
+                             DUB_ERR_INTERNAL};
+  dub_ce_produce_all(f->producer, "t.all", keys, events, 4, results);
+  assert_int_equal(results[0], DUB_OK);
+  assert_int_equal(results[1], DUB_ERR_CONFLICT); /* untouched */
+  assert_int_equal(results[2], DUB_ERR_MALFORMED);
+  assert_int_equal(results[3], DUB_OK);
+
+  char group[64];
+  snprintf(group, sizeof group, "g-all-%d", (int)getpid());
+  struct seen s = {.events = json_array()};
+  struct dub_kafka_consumer *c = consumer_open(f, group, "t.all", record, &s);
+  poll_until(c, &s, 2);
+  dub_kafka_consumer_free(c);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(s.events, 0), "id")), "a-1");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(s.events, 1), "id")), "a-4");
+  json_decref(s.events);
+  for(size_t i = 0; i < 4; i++)
+    json_decref(events[i]);
+}
+
 /* What the batch handler was given, in order. */
 struct batch_seen {
   char values[64][16];
@@ -603,6 +639,7 @@ int main(void)
       cmocka_unit_test(test_dead_letter),
       cmocka_unit_test(test_cloudevents_roundtrip),
       cmocka_unit_test(test_batch_handler),
+      cmocka_unit_test(test_produce_all),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
