@@ -9,6 +9,13 @@
 static enum dub_err handle(void *ctx, struct dub_http_request *req,
                            struct dub_http_reply *reply)
 {
+  char *reason = NULL;
+  /* While a rebuild runs, a missing answer would be a wrong 404. */
+  if(!assignment_keeper_ready(dub_runtime_service(ctx), &reason)) {
+    dub_http_reply_error(reply, DUB_ERR_UNAVAILABLE, reason, NULL);
+    free(reason);
+    return DUB_OK;
+  }
   char *key = assignment_key(dub_http_request_param(req, "case_id"));
   enum dub_err rc = dub_runtime_reply_cached(ctx, key, reply);
   free(key);
