@@ -101,24 +101,27 @@ static int pick(const struct assignment_model *m, const struct assignment_ask *a
                 const int *tier, size_t n)
 {
   int best = -1;
-  if(!n)
-    return -1;
-  if(ask->route->strategy == ASSIGNMENT_ROUND_ROBIN) {
-    size_t start = (size_t)(ask->ticket % n);
-    for(size_t k = 0; k < n; k++) {
-      int i = tier[(start + k) % n];
-      if(eligible(m, ask, i))
-        return i;
-    }
-    return -1;
-  }
+  size_t neligible = 0;
   /* The tier is sorted by id, so the first of equals is the smallest id. */
   for(size_t k = 0; k < n; k++) {
     int i = tier[k];
-    if(eligible(m, ask, i) && (best < 0 || ask->load[i] < ask->load[best]))
+    if(!eligible(m, ask, i))
+      continue;
+    neligible++;
+    if(best < 0 || ask->load[i] < ask->load[best])
       best = i;
   }
-  return best;
+  if(ask->route->strategy != ASSIGNMENT_ROUND_ROBIN || !neligible)
+    return best;
+  /* The rotation runs over those eligible now, so that an officer who is away never
+   * hands their turns to the colleague after them. */
+  size_t want = (size_t)(ask->ticket % neligible);
+  for(size_t k = 0; k < n; k++) {
+    int i = tier[k];
+    if(eligible(m, ask, i) && want-- == 0)
+      return i;
+  }
+  return -1;
 }
 
 static void recuse_unit(const struct assignment_model *m,

@@ -73,8 +73,8 @@ struct assignment_result {
  * conflict, fewer open cases than max_open. Officers with the handler role are chosen;
  * those with only the head role as a last resort. least_loaded takes the eligible
  * officer with the fewest open cases, ties to the smallest id; round_robin takes the
- * first eligible officer from position ticket (mod their number) of the id-sorted list.
- * Nobody eligible: officer -1. */
+ * eligible officer at position ticket (mod their number) in id order. Nobody eligible:
+ * officer -1. */
 void assignment_choose(const struct assignment_model *model,
                        const struct assignment_ask *ask, struct assignment_result *out);
 

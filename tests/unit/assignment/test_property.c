@@ -353,21 +353,26 @@ static void check_one(struct run *run, const struct assignment_model *m,
     CHECK(r.officer == best[t], "tie not broken by id: %s instead of %s",
           m->officers[r.officer].id, m->officers[best[t]].id);
   } else {
-    /* The tier's officers by id; from position ticket % n, the first eligible. */
-    const struct assignment_unit *u = &m->units[route.unit];
-    const int *list = t == 1 ? u->handlers : u->heads;
-    size_t n = t == 1 ? u->nhandlers : u->nheads;
-    for(size_t k = 1; k < n; k++)
-      CHECK(strcmp(m->officers[list[k - 1]].id, m->officers[list[k]].id) < 0,
-            "rotation not in id order");
-    size_t start = (size_t)(ticket % n);
-    int want = -1;
-    for(size_t k = 0; k < n && want < 0; k++) {
-      int i = list[(start + k) % n];
-      if(oracle_eligible(json_array_get(officers, (size_t)i), want_unit, subject, load[i],
-                         excluded[i]))
-        want = i;
+    /* The eligible officers of the tier in id order; the one at ticket % their
+     * number. */
+    const char *ids[64];
+    int index[64];
+    size_t ne = 0;
+    for(size_t i = 0; i < m->nofficers; i++) {
+      const json_t *other = json_array_get(officers, i);
+      if(tier(other) != t ||
+         !oracle_eligible(other, want_unit, subject, load[i], excluded[i]))
+        continue;
+      size_t at = ne++;
+      while(at > 0 && strcmp(ids[at - 1], m->officers[i].id) > 0) {
+        ids[at] = ids[at - 1];
+        index[at] = index[at - 1];
+        at--;
+      }
+      ids[at] = m->officers[i].id;
+      index[at] = (int)i;
     }
+    int want = index[ticket % ne];
     CHECK(r.officer == want, "round robin chose %s, expected %s",
           m->officers[r.officer].id, want >= 0 ? m->officers[want].id : "nobody");
   }

@@ -469,15 +469,17 @@ static void test_round_robin(void **state)
             " 'fallback_unit': 'G0'}",
             team);
   long long load[8] = {0};
-  /* Handlers by id: o-a, o-b, o-c, o-d (inactive): tickets walk that rotation. */
-  const char *expect[] = {"o-a", "o-b", "o-c", "o-a", "o-a", "o-b"};
+  /* Eligible handlers by id: o-a, o-b, o-c (o-d is inactive and takes no turn, so
+   * nobody gets a double share): tickets walk that rotation. */
+  const char *expect[] = {"o-a", "o-b", "o-c", "o-a", "o-b", "o-c"};
   for(unsigned t = 0; t < 6; t++)
     assert_string_equal(choose_in(m, load, NULL, t), expect[t]);
-  /* Load means nothing to round_robin, except at max_open: o-b is skipped. */
+  /* Load means nothing to round_robin, except at max_open: o-b leaves the rotation. */
   load[officer(m, "o-a")] = 50;
   load[officer(m, "o-b")] = 2;
-  assert_string_equal(choose_in(m, load, NULL, 1), "o-c");
   assert_string_equal(choose_in(m, load, NULL, 0), "o-a");
+  assert_string_equal(choose_in(m, load, NULL, 1), "o-c");
+  assert_string_equal(choose_in(m, load, NULL, 2), "o-a");
   assignment_model_free(m);
 }
 
@@ -533,7 +535,8 @@ static void test_returners_are_excluded(void **state)
   long long load[8] = {0};
   bool excluded[8] = {false};
   excluded[officer(m, "o-b")] = true;
-  /* Ticket 1 would be o-b's turn; the rotation moves on to o-c. */
+  /* o-b takes no turn: the rotation is o-a, o-c. */
+  assert_string_equal(choose_in(m, load, excluded, 0), "o-a");
   assert_string_equal(choose_in(m, load, excluded, 1), "o-c");
   for(unsigned t = 0; t < 8; t++)
     assert_string_not_equal(choose_in(m, load, excluded, t), "o-b");
