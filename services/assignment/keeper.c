@@ -226,12 +226,15 @@ static enum dub_err write_all(struct assignment_keeper *k, json_t *states, size_
     char *doc = dub_json_dump(st);
     json_t *answer = assignment_state_public(st);
     char *answer_text = answer ? dub_json_dump(answer) : NULL;
+    char published[24];
+    snprintf(published, sizeof published, "%lld", assignment_state_attempt(st));
     const char *seq[] = {"HINCRBY", key, "seq", "1"};
-    const char *set[] = {"HSET", key, "doc", doc};
+    /* Every assignment it knows of, it read from duban.cases. */
+    const char *set[] = {"HSET", key, "doc", doc, "published", published};
     const char *put[] = {"SET", answer_key, answer_text};
     const char *del[] = {"DEL", answer_key};
     dub_cache_pipeline_add(p, 4, seq, NULL);
-    dub_cache_pipeline_add(p, 4, set, NULL);
+    dub_cache_pipeline_add(p, 6, set, NULL);
     if(answer_text)
       dub_cache_pipeline_add(p, 3, put, NULL);
     else

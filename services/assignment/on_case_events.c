@@ -28,6 +28,7 @@ struct work {
   const char *case_id; /* borrowed from the first item of the case */
   json_t *state;       /* owned; NULL while unknown */
   long long seq;       /* commits made to the stored state */
+  long long published; /* the latest attempt known to be in duban.cases */
 };
 
 /* One message of the batch. */
@@ -296,9 +297,12 @@ static enum dub_err decide(struct batch *b, struct item *it, char **why)
   const char *source = source_of(it), *id = it->ev.id, *case_id = it->ev.case_id;
   struct held before;
   if(w->state && assignment_state_applied(w->state, source, id)) {
-    /* A redelivery: publish what was decided then, if anything. */
+    /* A redelivery: publish what was decided then, unless it (or a later assignment)
+     * is known to be in duban.cases already. */
     const json_t *out = assignment_state_output(w->state, source, id);
-    it->out = out ? json_deep_copy(out) : NULL;
+    json_int_t attempt =
+        json_integer_value(json_object_get(json_object_get(out, "data"), "attempt"));
+    it->out = out && attempt > w->published ? json_deep_copy(out) : NULL;
     return DUB_OK;
   }
   switch(it->kind) {
@@ -376,10 +380,23 @@ static void publish(struct assignment *a, const struct dub_kafka_msg *msgs,
   }
   dub_ce_produce_all(dub_runtime_producer(a->rt), CASES_TOPIC, keys, events, n, results);
   /* Not written: the partition comes again and the recorded event with it. An event
-   * that does not validate is a bug, and the message goes to the DLQ. */
-  for(size_t i = 0; i < n; i++)
+   * that does not validate is a bug, and the message goes to the DLQ. What was written
+   * is noted, so that a redelivery does not write it again; should the note fail, a
+   * redelivery writes a second copy (same id, same content), which consumers skip. */
+  struct dub_cache_pipeline *notes = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  for(size_t i = 0; i < n; i++) {
     if(events[i] && results[i] && results[i] != DUB_ERR_MALFORMED)
       results[i] = DUB_ERR_UNAVAILABLE;
+    if(events[i] && !results[i])
+      assignment_store_published_add(notes, keys[i],
+                                     json_integer_value(json_object_get(
+                                         json_object_get(events[i], "data"), "attempt")));
+  }
+  size_t nnotes = dub_cache_pipeline_count(notes);
+  if(nnotes && !dub_cache_pipeline_exec(a->cache, notes, &replies))
+    dub_cache_replies_free(replies, nnotes);
+  dub_cache_pipeline_free(notes);
   free(events);
   free(keys);
 }
@@ -462,6 +479,7 @@ static enum dub_err load(struct batch *b, struct item *items, size_t n,
   for(size_t k = 0; !rc && k < nworks; k++) {
     works[k].state = stored[k].state;
     works[k].seq = stored[k].seq;
+    works[k].published = stored[k].published;
   }
   free(stored);
   free(ids);

@@ -82,8 +82,8 @@ enum dub_err assignment_store_load(struct dub_cache *cache, const char *const *c
   memset(out, 0, n * sizeof *out);
   for(size_t i = 0; i < n; i++) {
     char *key = assignment_state_key(case_ids[i]);
-    const char *argv[] = {"HMGET", key, "seq", "doc"};
-    dub_cache_pipeline_add(p, 4, argv, NULL);
+    const char *argv[] = {"HMGET", key, "seq", "doc", "published"};
+    dub_cache_pipeline_add(p, 5, argv, NULL);
     free(key);
   }
   if(n)
@@ -91,12 +91,14 @@ enum dub_err assignment_store_load(struct dub_cache *cache, const char *const *c
   for(size_t i = 0; !rc && i < n; i++) {
     const struct dub_cache_reply *r = replies[i];
     char *why = NULL;
-    if(r->type != DUB_CACHE_ARRAY || r->count != 2) {
+    if(r->type != DUB_CACHE_ARRAY || r->count != 3) {
       rc = r->type == DUB_CACHE_ERROR ? DUB_ERR_UNAVAILABLE : DUB_ERR_INTERNAL;
       break;
     }
     if(r->elements[1]->type != DUB_CACHE_STRING)
       continue; /* no state yet */
+    if(!parse_ll(r->elements[2], &out[i].published))
+      out[i].published = 0;
     if(!parse_ll(r->elements[0], &out[i].seq) ||
        dub_json_parse(r->elements[1]->str, r->elements[1]->len, &out[i].state, &why)) {
       dub_log_at(DUB_LOG_ERROR, case_ids[i], NULL,
@@ -205,6 +207,17 @@ void assignment_store_commit_add(struct dub_cache_pipeline *pipeline, const char
   free(answer_key);
   free(state);
   free(answer);
+}
+
+void assignment_store_published_add(struct dub_cache_pipeline *pipeline,
+                                    const char *case_id, long long attempt)
+{
+  char *key = assignment_state_key(case_id);
+  char n[24];
+  snprintf(n, sizeof n, "%lld", attempt);
+  const char *argv[] = {"HSET", key, "published", n};
+  dub_cache_pipeline_add(pipeline, 4, argv, NULL);
+  free(key);
 }
 
 enum dub_err assignment_store_commit_result(const struct dub_cache_reply *r,

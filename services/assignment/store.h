@@ -13,10 +13,12 @@
 #include <stddef.h>
 
 /* One case's stored state: 'state' is a new reference (NULL when none), 'seq' counts
- * the commits made to it (0 when none). */
+ * the commits made to it (0 when none), 'published' is the latest attempt known to be
+ * in duban.cases (0 when none). */
 struct assignment_stored {
   json_t *state;
   long long seq;
+  long long published;
 };
 
 /* Reads the states of 'n' cases in one round trip into out[0..n-1]. DUB_ERR_UNAVAILABLE
@@ -52,6 +54,11 @@ struct assignment_commit {
  * complete marker is missing (a rebuild is due) or the stored seq is not c->seq. */
 void assignment_store_commit_add(struct dub_cache_pipeline *pipeline, const char *sha,
                                  const struct assignment_commit *c);
+
+/* Appends the note that the case's assignment 'attempt' is in duban.cases, so that a
+ * redelivery of its input does not publish it again. */
+void assignment_store_published_add(struct dub_cache_pipeline *pipeline,
+                                    const char *case_id, long long attempt);
 
 /* The outcome of one commit's reply: DUB_OK; DUB_ERR_CONFLICT when the state moved on
  * meanwhile (another instance); DUB_ERR_UNAVAILABLE when the marker was missing
