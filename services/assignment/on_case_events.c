@@ -303,6 +303,11 @@ static enum dub_err decide(struct batch *b, struct item *it, char **why)
     json_int_t attempt =
         json_integer_value(json_object_get(json_object_get(out, "data"), "attempt"));
     it->out = out && attempt > w->published ? json_deep_copy(out) : NULL;
+    dub_metrics_counter_add(
+        dub_runtime_metrics(b->a->rt), "duban_assignment_redeliveries_total",
+        "Events of duban.cases that came again after they were "
+        "applied, and the assignments republished for them.",
+        it->out ? "republished=\"true\"" : "republished=\"false\"", 1);
     return DUB_OK;
   }
   switch(it->kind) {
