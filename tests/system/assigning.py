@@ -139,16 +139,20 @@ def assigned_copies(events):
 
 def recount(events):
     """Open cases per officer and per unit waiting for manual assignment, from the
-    events alone: the latest assignment of each case not closed or cancelled."""
-    latest, closed = {}, set()
+    events alone: the latest assignment of each case not closed or cancelled. A close
+    counts once its case was received (before it in the case's partition); the
+    assignment of the case may come after it in the topic."""
+    latest, received, closed = {}, set(), set()
     for e in events:
         data = e.get("data") or {}
         if e.get("type") == "duban.case.assigned" and e.get("source") == "/duban/assignment":
             known = latest.get(data["case_id"])
             if not known or known["attempt"] < data["attempt"]:
                 latest[data["case_id"]] = data
+        elif e.get("type") == "duban.case.received":
+            received.add(data.get("case_id"))
         elif e.get("type") in ("duban.case.closed", "duban.case.cancelled"):
-            if data.get("case_id") in latest:
+            if data.get("case_id") in received:
                 closed.add(data["case_id"])
     officers, manual = collections.Counter(), collections.Counter()
     for case_id, data in latest.items():
