@@ -296,61 +296,72 @@ out:
   return rc;
 }
 
-/* The acknowledgements dub_ce_produce_all() waits for. */
-struct all_waiter {
+struct dub_ce_batch {
+  struct dub_kafka_producer *producer;
   pthread_mutex_t lock;
   pthread_cond_t cond;
   size_t remaining;
 };
 
-struct all_slot {
-  struct all_waiter *w;
+/* One event's report, freed by whoever receives it. */
+struct batch_slot {
+  struct dub_ce_batch *batch;
   enum dub_err *result;
 };
 
 /* Runs on the producer's poll thread, or on the caller's for a flush at free. */
-static void all_delivered(void *opaque, enum dub_err err, int32_t partition,
-                          int64_t offset)
+static void batch_delivered(void *opaque, enum dub_err err, int32_t partition,
+                            int64_t offset)
 {
-  struct all_slot *s = opaque;
+  struct batch_slot *s = opaque;
+  struct dub_ce_batch *b = s->batch;
   (void)partition;
   (void)offset;
   *s->result = err;
-  pthread_mutex_lock(&s->w->lock);
-  if(--s->w->remaining == 0)
-    pthread_cond_signal(&s->w->cond);
-  pthread_mutex_unlock(&s->w->lock);
+  free(s);
+  pthread_mutex_lock(&b->lock);
+  if(--b->remaining == 0)
+    pthread_cond_signal(&b->cond);
+  pthread_mutex_unlock(&b->lock);
 }
 
-void dub_ce_produce_all(struct dub_kafka_producer *producer, const char *topic,
-                        const char *const *keys, json_t *const *events, size_t n,
-                        enum dub_err *results)
+struct dub_ce_batch *dub_ce_batch_new(struct dub_kafka_producer *producer)
 {
-  struct all_waiter w = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                         .cond = PTHREAD_COND_INITIALIZER};
-  struct all_slot *slots = dub_xcalloc(n ? n : 1, sizeof *slots);
-  for(size_t i = 0; i < n; i++) {
-    if(!events[i])
-      continue;
-    slots[i] = (struct all_slot){&w, &results[i]};
-    pthread_mutex_lock(&w.lock);
-    w.remaining++;
-    pthread_mutex_unlock(&w.lock);
-    enum dub_err rc =
-        dub_ce_produce(producer, topic, keys[i], events[i], all_delivered, &slots[i]);
-    if(rc) {
-      /* Not enqueued: no report will come. */
-      pthread_mutex_lock(&w.lock);
-      w.remaining--;
-      pthread_mutex_unlock(&w.lock);
-      results[i] = rc;
-    }
+  struct dub_ce_batch *b = dub_xcalloc(1, sizeof *b);
+  b->producer = producer;
+  pthread_mutex_init(&b->lock, NULL);
+  pthread_cond_init(&b->cond, NULL);
+  return b;
+}
+
+void dub_ce_batch_add(struct dub_ce_batch *b, const char *topic, const char *key,
+                      const json_t *event, enum dub_err *result)
+{
+  struct batch_slot *s = dub_xmalloc(sizeof *s);
+  *s = (struct batch_slot){b, result};
+  pthread_mutex_lock(&b->lock);
+  b->remaining++;
+  pthread_mutex_unlock(&b->lock);
+  enum dub_err rc = dub_ce_produce(b->producer, topic, key, event, batch_delivered, s);
+  if(rc) {
+    /* Not enqueued: no report will come. */
+    free(s);
+    *result = rc;
+    pthread_mutex_lock(&b->lock);
+    b->remaining--;
+    pthread_mutex_unlock(&b->lock);
   }
-  pthread_mutex_lock(&w.lock);
-  while(w.remaining)
-    pthread_cond_wait(&w.cond, &w.lock);
-  pthread_mutex_unlock(&w.lock);
-  pthread_cond_destroy(&w.cond);
-  pthread_mutex_destroy(&w.lock);
-  free(slots);
+}
+
+void dub_ce_batch_wait(struct dub_ce_batch *b)
+{
+  if(!b)
+    return;
+  pthread_mutex_lock(&b->lock);
+  while(b->remaining)
+    pthread_cond_wait(&b->cond, &b->lock);
+  pthread_mutex_unlock(&b->lock);
+  pthread_cond_destroy(&b->cond);
+  pthread_mutex_destroy(&b->lock);
+  free(b);
 }

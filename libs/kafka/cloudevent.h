@@ -56,13 +56,19 @@ enum dub_err dub_ce_produce_sync(struct dub_kafka_producer *producer, const char
                                  const char *key, const json_t *event, int timeout_ms,
                                  int32_t *partition, int64_t *offset);
 
-/* Produces every events[i] that is not NULL with key keys[i], all in flight together,
- * and waits until each has its delivery report (bounded by the producer's delivery
- * timeout). results[i] is what dub_ce_produce_sync() would give for it (DUB_OK once
- * acknowledged; the enqueue error when it could not be sent); results[i] of a NULL
- * events[i] is left as it is. Everything is borrowed for the call. */
-void dub_ce_produce_all(struct dub_kafka_producer *producer, const char *topic,
-                        const char *const *keys, json_t *const *events, size_t n,
-                        enum dub_err *results);
+/* CloudEvents produced together, whose acknowledgements are awaited together: a
+ * caller puts one group of writes in flight and works on the next meanwhile. */
+struct dub_ce_batch;
+
+/* Returns a new empty batch writing with 'producer' (borrowed until the wait). */
+struct dub_ce_batch *dub_ce_batch_new(struct dub_kafka_producer *producer);
+/* Produces 'event' (borrowed) like dub_ce_produce(). *result is set from the delivery
+ * report, as dub_ce_produce_sync() would give it, or at once when the event could not
+ * be enqueued; 'result' must stay valid until dub_ce_batch_wait() returns. */
+void dub_ce_batch_add(struct dub_ce_batch *batch, const char *topic, const char *key,
+                      const json_t *event, enum dub_err *result);
+/* Waits until every event added has its report (each bounded by the producer's
+ * delivery timeout), then frees the batch. NULL is a no-op. */
+void dub_ce_batch_wait(struct dub_ce_batch *batch);
 
 #endif

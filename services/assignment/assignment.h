@@ -10,6 +10,7 @@
 
 struct dub_runtime;
 struct dub_cache;
+struct dub_cache_pipeline;
 struct dub_config;
 struct dub_schema;
 struct dub_kafka_msg;
@@ -23,7 +24,8 @@ struct assignment {
   struct dub_cache *cache;
   /* schemas/events/<type>.json of the types assignment acts on. */
   struct dub_schema *received, *returned, *closed, *cancelled;
-  char script_sha[48]; /* the commit script, once loaded into Redis */
+  char script_sha[48];                /* the commit script, once loaded into Redis */
+  struct dub_cache_pipeline *commits; /* consumer thread: reused batch after batch */
   struct assignment_keeper *keeper;
   /* Consumer thread only: the model compiled from 'compiled_from'. */
   struct dub_config *compiled_from;
@@ -50,8 +52,8 @@ const struct assignment_model *assignment_model_current(struct assignment *a);
 /* ---- keys (store.c) ---------------------------------------------------------------- */
 
 /* Each returns a new string. Keys of one case carry its id as hash tag. */
-char *assignment_key(const char *case_id);         /* the query answer (JSON) */
-char *assignment_state_key(const char *case_id);   /* hash: seq, doc (casestate.h) */
+/* hash: seq, doc (casestate.h), published (the latest attempt in duban.cases) */
+char *assignment_state_key(const char *case_id);
 char *assignment_officer_key(const char *officer); /* open cases of an officer */
 char *assignment_manual_key(const char *unit);     /* open cases of a unit with nobody */
 /* Present once every workload and case state is complete (built or rebuilt). */

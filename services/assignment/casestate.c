@@ -16,9 +16,8 @@ static char *input_key(const char *source, const char *id)
 
 json_t *assignment_state_new(const char *case_id)
 {
-  return json_pack("{s:s, s:b, s:i, s:i, s:[], s:n, s:[], s:[]}", "case_id", case_id,
-                   "open", 1, "attempt", 0, "returns", 0, "excluded", "current",
-                   "applied", "outputs");
+  return json_pack("{s:s, s:b, s:[], s:[]}", "case_id", case_id, "open", 1, "applied",
+                   "outputs");
 }
 
 void assignment_state_set_facts(json_t *state, const json_t *data)
@@ -62,7 +61,7 @@ const json_t *assignment_state_output(const json_t *state, const char *source,
   {
     const char *input = dub_json_str(o, "input");
     if(input && strcmp(input, key) == 0) {
-      found = json_object_get(o, "event");
+      found = json_object_get(o, "data");
       break;
     }
   }
@@ -72,8 +71,9 @@ const json_t *assignment_state_output(const json_t *state, const char *source,
 
 const json_t *assignment_state_current(const json_t *state)
 {
-  const json_t *current = json_object_get(state, "current");
-  return json_is_object(current) ? current : NULL;
+  const json_t *outputs = json_object_get(state, "outputs");
+  size_t n = json_array_size(outputs);
+  return n ? json_object_get(json_array_get(outputs, n - 1), "data") : NULL;
 }
 
 bool assignment_state_open(const json_t *state)
@@ -89,17 +89,17 @@ static long long int_member(const json_t *obj, const char *name)
 
 long long assignment_state_attempt(const json_t *state)
 {
-  return int_member(state, "attempt");
+  return int_member(assignment_state_current(state), "attempt");
 }
 
 long long assignment_state_returns(const json_t *state)
 {
-  return int_member(state, "returns");
+  return int_member(assignment_state_current(state), "returns");
 }
 
 const json_t *assignment_state_excluded(const json_t *state)
 {
-  return json_object_get(state, "excluded");
+  return json_object_get(assignment_state_current(state), "excluded");
 }
 
 void assignment_state_holder(const json_t *state, struct assignment_holder *out)
@@ -127,16 +127,9 @@ void assignment_state_apply_assigned(json_t *state, const json_t *event)
     free(key);
     return;
   }
-  const json_t *excluded = json_object_get(data, "excluded");
-  json_object_set_new(state, "current", json_deep_copy(data));
-  json_object_set_new(state, "attempt", json_integer(int_member(data, "attempt")));
-  json_object_set_new(state, "returns", json_integer(int_member(data, "returns")));
-  json_object_set_new(state, "excluded",
-                      json_is_array(excluded) ? json_deep_copy(excluded) : json_array());
   mark_applied(state, key);
-  json_array_append_new(
-      json_object_get(state, "outputs"),
-      json_pack("{s:s, s:o}", "input", key, "event", json_deep_copy(event)));
+  json_array_append_new(json_object_get(state, "outputs"),
+                        json_pack("{s:s, s:O}", "input", key, "data", data));
   free(key);
 }
 
@@ -163,12 +156,12 @@ json_t *assignment_state_public(const json_t *state)
   const json_t *current = assignment_state_current(state);
   if(!current)
     return NULL;
-  json_t *doc = json_deep_copy(current);
-  json_t *outputs = json_object_get(state, "outputs");
-  const json_t *last =
-      json_object_get(json_array_get(outputs, json_array_size(outputs) - 1), "event");
-  if(dub_json_str(last, "id"))
-    json_object_set_new(doc, "event_id", json_string(dub_json_str(last, "id")));
+  /* Shallow: a new top level over the same (never changed) members. */
+  json_t *doc = json_copy((json_t *)current);
+  char *id = dub_xasprintf("%s.assigned.%lld", dub_json_str(current, "case_id"),
+                           assignment_state_attempt(state));
+  json_object_set_new(doc, "event_id", json_string(id));
+  free(id);
   json_object_set_new(doc, "open", json_boolean(assignment_state_open(state)));
   json_object_set_new(doc, "returns", json_integer(assignment_state_returns(state)));
   return doc;
@@ -218,14 +211,22 @@ json_t *assignment_event_new(const struct assignment_model *m, const json_t *sta
   if(returns)
     json_object_set_new(data, "returns", json_integer(returns));
   json_object_set_new(data, "assigned_at", json_string(now));
-  char *id = dub_xasprintf("%s.assigned.%lld", case_id, attempt);
-  json_t *event =
-      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id,
-                "source", ASSIGNMENT_SOURCE, "type", ASSIGNMENT_ASSIGNED, "subject",
-                case_id, "time", now, "datacontenttype", "application/json");
+  json_t *event = assignment_event_wrap(data, in->traceparent);
+  json_decref(data);
+  return event;
+}
+
+json_t *assignment_event_wrap(const json_t *data, const char *traceparent)
+{
+  const char *case_id = dub_json_str(data, "case_id");
+  char *id = dub_xasprintf("%s.assigned.%lld", case_id, int_member(data, "attempt"));
+  json_t *event = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:O, s:s}", "specversion", "1.0", "id", id, "source",
+      ASSIGNMENT_SOURCE, "type", ASSIGNMENT_ASSIGNED, "subject", case_id, "time",
+      json_object_get(data, "assigned_at"), "datacontenttype", "application/json");
   free(id);
-  if(in->traceparent)
-    json_object_set_new(event, "traceparent", json_string(in->traceparent));
-  json_object_set_new(event, "data", data);
+  if(traceparent)
+    json_object_set_new(event, "traceparent", json_string(traceparent));
+  json_object_set(event, "data", (json_t *)data);
   return event;
 }

@@ -4,10 +4,12 @@
  *
  * A state is a JSON object:
  *   {"case_id", "facts": {kind, category, severity, region, subject: {unit_id}},
- *    "open": bool, "attempt": assignments so far, "returns": returns so far,
- *    "excluded": [officers who returned it], "current": data of the latest
- *    duban.case.assigned or null, "applied": ["<source> <id>" of every input applied],
- *    "outputs": [{"input": "<source> <id>", "event": the duban.case.assigned it gave}]}
+ *    "open": bool, "applied": ["<source> <id>" of every input applied],
+ *    "outputs": [{"input": "<source> <id>", "data": the data of the
+ *                 duban.case.assigned it gave}]}
+ * The latest output is the current assignment; its attempt, returns and excluded are
+ * the case's. An output's whole event follows from its data and the input's
+ * traceparent (assignment_event_wrap), so a redelivery rebuilds it byte for byte.
  */
 #ifndef ASSIGNMENT_CASESTATE_H
 #define ASSIGNMENT_CASESTATE_H
@@ -39,8 +41,8 @@ const json_t *assignment_state_facts(const json_t *state);
 
 /* Whether the event 'source' + 'id' has been applied to the state. */
 bool assignment_state_applied(const json_t *state, const char *source, const char *id);
-/* The duban.case.assigned event that answered the event 'source' + 'id', or NULL.
- * Borrowed from 'state'. */
+/* The data of the duban.case.assigned that answered the event 'source' + 'id', or
+ * NULL. Borrowed from 'state'. */
 const json_t *assignment_state_output(const json_t *state, const char *source,
                                       const char *id);
 
@@ -49,7 +51,7 @@ const json_t *assignment_state_current(const json_t *state);
 bool assignment_state_open(const json_t *state);
 long long assignment_state_attempt(const json_t *state);
 long long assignment_state_returns(const json_t *state);
-/* The officers who returned the case (a JSON array of ids). Borrowed. */
+/* The officers who returned the case (a JSON array of ids), NULL when none. Borrowed. */
 const json_t *assignment_state_excluded(const json_t *state);
 
 /* Who holds an open, assigned case: the officer, or the unit when it waits for manual
@@ -62,7 +64,8 @@ void assignment_state_holder(const json_t *state, struct assignment_holder *out)
 
 /* Applies a duban.case.assigned event (one made now, or read back from duban.cases):
  * it becomes current, and the input it answers counts as applied. An event whose input
- * is applied already changes nothing. 'event' is borrowed (copied in). */
+ * is applied already changes nothing. The state takes a reference to the event's data,
+ * which nobody may change afterwards. */
 void assignment_state_apply_assigned(json_t *state, const json_t *event);
 /* Applies duban.case.closed or duban.case.cancelled: the case is no longer open. */
 void assignment_state_apply_closed(json_t *state, const char *source, const char *id);
@@ -83,6 +86,11 @@ struct assignment_input {
   const char *reason_code; /* of a return */
   const char *actor;       /* of a return, NULL when not given */
 };
+
+/* The whole duban.case.assigned event of assignment 'data' (borrowed; the event takes
+ * a reference): id "<case>.assigned.<attempt>", time = assigned_at, and 'traceparent'
+ * (the input's; NULL = none). Returns a new reference. */
+json_t *assignment_event_wrap(const json_t *data, const char *traceparent);
 
 /* Builds the duban.case.assigned event that answers 'input' for the case in 'state':
  * id "<case>.assigned.<attempt>", attempt one more than the state's, data with the

@@ -33,6 +33,7 @@ enum dub_err assignment_open(struct assignment *a, const char *redis_url,
     rc = load_schema(schema_dir, "duban.case.cancelled", &a->cancelled, why);
   if(!rc)
     rc = dub_cache_new(redis_url, 1000, 2000, &a->cache, why);
+  a->commits = dub_cache_pipeline_new();
   return rc;
 }
 
@@ -40,6 +41,7 @@ void assignment_close(struct assignment *a)
 {
   assignment_model_free(a->model);
   dub_config_unref(a->compiled_from);
+  dub_cache_pipeline_free(a->commits);
   dub_cache_free(a->cache);
   dub_schema_free(a->received);
   dub_schema_free(a->returned);

@@ -222,23 +222,14 @@ static enum dub_err write_all(struct assignment_keeper *k, json_t *states, size_
     if(rc)
       break;
     char *key = assignment_state_key(case_id);
-    char *answer_key = assignment_key(case_id);
     char *doc = dub_json_dump(st);
-    json_t *answer = assignment_state_public(st);
-    char *answer_text = answer ? dub_json_dump(answer) : NULL;
     char published[24];
     snprintf(published, sizeof published, "%lld", assignment_state_attempt(st));
     const char *seq[] = {"HINCRBY", key, "seq", "1"};
     /* Every assignment it knows of, it read from duban.cases. */
     const char *set[] = {"HSET", key, "doc", doc, "published", published};
-    const char *put[] = {"SET", answer_key, answer_text};
-    const char *del[] = {"DEL", answer_key};
     dub_cache_pipeline_add(p, 4, seq, NULL);
     dub_cache_pipeline_add(p, 6, set, NULL);
-    if(answer_text)
-      dub_cache_pipeline_add(p, 3, put, NULL);
-    else
-      dub_cache_pipeline_add(p, 2, del, NULL);
     struct assignment_holder h;
     assignment_state_holder(st, &h);
     if(h.officer)
@@ -246,10 +237,7 @@ static enum dub_err write_all(struct assignment_keeper *k, json_t *states, size_
     else if(h.unit)
       add_count(counts, assignment_manual_key(h.unit));
     *open += h.officer || h.unit;
-    free(answer_text);
-    json_decref(answer);
     free(doc);
-    free(answer_key);
     free(key);
     if(dub_cache_pipeline_count(p) >= WRITE_BATCH)
       rc = flush(k, &p);

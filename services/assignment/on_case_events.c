@@ -44,13 +44,19 @@ struct item {
 
 struct batch {
   struct assignment *a;
-  const struct assignment_model *m;
-  bool *fetched;            /* per unit: load[] holds its officers */
-  unsigned *tickets;        /* per unit: round-robin tickets left */
-  unsigned long long *next; /* per unit: the next ticket */
-  long long *load;          /* per officer: open cases */
-  struct dub_cache_pipeline *commits;
+  const struct assignment_model *m;   /* NULL until the first event to act on */
+  enum dub_err failed;                /* set: every event to act on fails so */
+  bool *fetched;                      /* per unit: load[] holds its officers */
+  unsigned *tickets;                  /* per unit: round-robin tickets left */
+  unsigned long long *next;           /* per unit: the next ticket */
+  long long *load;                    /* per officer: open cases */
+  struct dub_cache_pipeline *commits; /* a->commits, one chunk's */
   size_t ncommits;
+  json_t *index; /* case id -> index in works */
+  struct work *works;
+  size_t nworks;
+  struct dub_ce_batch *writes; /* what is in flight to duban.cases */
+  enum dub_err *sent;          /* per message: its write's outcome */
 };
 
 /* ---- decoding ---------------------------------------------------------------------- */
@@ -193,9 +199,7 @@ static void commit(struct batch *b, struct item *it, struct held *before)
   assignment_state_holder(w->state, &after);
   char *from = counter_key(before->officer, before->unit);
   char *to = counter_key(after.officer, after.unit);
-  json_t *answer = assignment_state_public(w->state);
-  struct assignment_commit c = {
-      .case_id = w->case_id, .seq = w->seq, .state = w->state, .answer = answer};
+  struct assignment_commit c = {.case_id = w->case_id, .seq = w->seq, .state = w->state};
   if(!(from && to && strcmp(from, to) == 0)) {
     if(from) {
       c.keys[c.ncounters] = from;
@@ -212,7 +216,6 @@ static void commit(struct batch *b, struct item *it, struct held *before)
   it->committed = true;
   it->commit = b->ncommits++;
   w->seq++;
-  json_decref(answer);
   free(from);
   free(to);
   free(before->officer);
@@ -300,9 +303,10 @@ static enum dub_err decide(struct batch *b, struct item *it, char **why)
     /* A redelivery: publish what was decided then, unless it (or a later assignment)
      * is known to be in duban.cases already. */
     const json_t *out = assignment_state_output(w->state, source, id);
-    json_int_t attempt =
-        json_integer_value(json_object_get(json_object_get(out, "data"), "attempt"));
-    it->out = out && attempt > w->published ? json_deep_copy(out) : NULL;
+    json_int_t attempt = json_integer_value(json_object_get(out, "attempt"));
+    it->out = out && attempt > w->published
+                  ? assignment_event_wrap(out, it->ev.traceparent)
+                  : NULL;
     dub_metrics_counter_add(
         dub_runtime_metrics(b->a->rt), "duban_assignment_redeliveries_total",
         "Events of duban.cases that came again after they were "
@@ -368,44 +372,6 @@ static bool behind_failure(const struct dub_kafka_msg *msgs, const enum dub_err 
   return false;
 }
 
-static void publish(struct assignment *a, const struct dub_kafka_msg *msgs,
-                    struct item *items, size_t n, enum dub_err *results)
-{
-  const char **keys = dub_xcalloc(n, sizeof *keys);
-  json_t **events = dub_xcalloc(n, sizeof *events);
-  for(size_t i = 0; i < n; i++) {
-    if(!items[i].out || results[i])
-      continue;
-    if(behind_failure(msgs, results, i)) {
-      results[i] = DUB_ERR_UNAVAILABLE;
-      continue;
-    }
-    keys[i] = items[i].ev.case_id;
-    events[i] = items[i].out;
-  }
-  dub_ce_produce_all(dub_runtime_producer(a->rt), CASES_TOPIC, keys, events, n, results);
-  /* Not written: the partition comes again and the recorded event with it. An event
-   * that does not validate is a bug, and the message goes to the DLQ. What was written
-   * is noted, so that a redelivery does not write it again; should the note fail, a
-   * redelivery writes a second copy (same id, same content), which consumers skip. */
-  struct dub_cache_pipeline *notes = dub_cache_pipeline_new();
-  struct dub_cache_reply **replies = NULL;
-  for(size_t i = 0; i < n; i++) {
-    if(events[i] && results[i] && results[i] != DUB_ERR_MALFORMED)
-      results[i] = DUB_ERR_UNAVAILABLE;
-    if(events[i] && !results[i])
-      assignment_store_published_add(notes, keys[i],
-                                     json_integer_value(json_object_get(
-                                         json_object_get(events[i], "data"), "attempt")));
-  }
-  size_t nnotes = dub_cache_pipeline_count(notes);
-  if(nnotes && !dub_cache_pipeline_exec(a->cache, notes, &replies))
-    dub_cache_replies_free(replies, nnotes);
-  dub_cache_pipeline_free(notes);
-  free(events);
-  free(keys);
-}
-
 /* ---- metrics ----------------------------------------------------------------------- */
 
 static void count(struct assignment *a, const struct item *it)
@@ -452,47 +418,66 @@ static void count(struct assignment *a, const struct item *it)
 
 /* ---- the batch --------------------------------------------------------------------- */
 
-static void fail_all(size_t n, enum dub_err *results, const struct item *items,
-                     enum dub_err err)
-{
-  for(size_t i = 0; i < n; i++)
-    if(!results[i] && items[i].kind != KIND_OTHER)
-      results[i] = err;
-}
+/* Messages are worked on in chunks: while one chunk's writes are in flight to Kafka,
+ * the next is decoded, decided and committed. */
+#define CHUNK 100
 
-/* Finds or adds the case of items[i]. */
-static struct work *work_of(json_t *index, struct work *works, size_t *nworks,
-                            const char *case_id)
+/* Finds or adds the case of an item. */
+static struct work *work_of(struct batch *b, const char *case_id)
 {
-  json_t *at = json_object_get(index, case_id);
+  json_t *at = json_object_get(b->index, case_id);
   if(at)
-    return &works[json_integer_value(at)];
-  works[*nworks].case_id = case_id;
-  json_object_set_new(index, case_id, json_integer((json_int_t)*nworks));
-  return &works[(*nworks)++];
+    return &b->works[json_integer_value(at)];
+  b->works[b->nworks].case_id = case_id;
+  json_object_set_new(b->index, case_id, json_integer((json_int_t)b->nworks));
+  return &b->works[b->nworks++];
 }
 
-/* Reads the cases' states and their units' workloads, in two round trips. */
-static enum dub_err load(struct batch *b, struct item *items, size_t n,
-                         struct work *works, size_t nworks)
+/* Once, at the first event to act on: ready, the model, the script, the arrays. */
+static enum dub_err start(struct batch *b)
 {
-  const char **ids = dub_xcalloc(nworks + 1, sizeof *ids);
-  struct assignment_stored *stored = dub_xcalloc(nworks + 1, sizeof *stored);
-  for(size_t k = 0; k < nworks; k++)
-    ids[k] = works[k].case_id;
-  enum dub_err rc = assignment_store_load(b->a->cache, ids, nworks, stored);
-  for(size_t k = 0; !rc && k < nworks; k++) {
-    works[k].state = stored[k].state;
-    works[k].seq = stored[k].seq;
-    works[k].published = stored[k].published;
+  struct assignment *a = b->a;
+  char *reason = NULL;
+  if(!assignment_keeper_ready(a, &reason)) {
+    free(reason);
+    return DUB_ERR_UNAVAILABLE;
+  }
+  b->m = assignment_model_current(a);
+  if(!b->m ||
+     (!a->script_sha[0] && assignment_store_load_script(a->cache, a->script_sha))) {
+    b->m = NULL;
+    return DUB_ERR_UNAVAILABLE;
+  }
+  b->fetched = dub_xcalloc(b->m->nunits + 1, sizeof *b->fetched);
+  b->tickets = dub_xcalloc(b->m->nunits + 1, sizeof *b->tickets);
+  b->next = dub_xcalloc(b->m->nunits + 1, sizeof *b->next);
+  b->load = dub_xcalloc(b->m->nofficers + 1, sizeof *b->load);
+  return DUB_OK;
+}
+
+/* Reads the states of the cases works[first..] and, for the chunk's items, the
+ * workloads and tickets their routes are likely to need: two round trips.
+ * prepare_unit() fetches whatever this guessed wrong. */
+static enum dub_err load(struct batch *b, struct item *items, size_t n, size_t first)
+{
+  size_t count = b->nworks - first;
+  const char **ids = dub_xcalloc(count + 1, sizeof *ids);
+  struct assignment_stored *stored = dub_xcalloc(count + 1, sizeof *stored);
+  for(size_t k = 0; k < count; k++)
+    ids[k] = b->works[first + k].case_id;
+  enum dub_err rc = assignment_store_load(b->a->cache, ids, count, stored);
+  for(size_t k = 0; !rc && k < count; k++) {
+    b->works[first + k].state = stored[k].state;
+    b->works[first + k].seq = stored[k].seq;
+    b->works[first + k].published = stored[k].published;
   }
   free(stored);
   free(ids);
   if(rc)
     return rc;
-  /* Route what is likely to be decided, so that one round trip fetches the workloads
-   * and tickets; prepare_unit() fetches whatever this guessed wrong. */
-  bool *want = dub_xcalloc(b->m->nunits + 1, sizeof *want);
+  size_t nu = b->m->nunits;
+  bool *want = dub_xcalloc(nu + 1, sizeof *want);
+  unsigned *tickets = dub_xcalloc(nu + 1, sizeof *tickets);
   for(size_t i = 0; i < n; i++) {
     struct item *it = &items[i];
     const json_t *facts = it->kind == KIND_RECEIVED ? it->ev.data
@@ -506,21 +491,22 @@ static enum dub_err load(struct batch *b, struct item *items, size_t n,
     struct assignment_route route;
     assignment_facts_read(b->m, facts, &f);
     assignment_route(b->m, &f, &route);
-    want[route.unit] = true;
+    want[route.unit] = !b->fetched[route.unit];
     if(route.strategy == ASSIGNMENT_ROUND_ROBIN)
-      b->tickets[route.unit]++;
+      tickets[route.unit]++;
   }
-  rc = assignment_store_prepare(b->a->cache, b->m, want, b->tickets, b->load, b->next);
-  for(size_t u = 0; u < b->m->nunits; u++) {
-    b->fetched[u] = !rc && want[u];
-    if(rc)
-      b->tickets[u] = 0;
+  rc = assignment_store_prepare(b->a->cache, b->m, want, tickets, b->load, b->next);
+  for(size_t u = 0; !rc && u < nu; u++) {
+    b->fetched[u] = b->fetched[u] || want[u];
+    if(tickets[u])
+      b->tickets[u] = tickets[u]; /* any left from the last chunk are given up */
   }
   free(want);
+  free(tickets);
   return rc;
 }
 
-/* Sends the queued commits; a failed one fails its item. */
+/* Sends the chunk's commits; a failed one fails its item. */
 static void run_commits(struct batch *b, struct item *items, size_t n,
                         enum dub_err *results)
 {
@@ -541,10 +527,87 @@ static void run_commits(struct batch *b, struct item *items, size_t n,
   }
   if(replies)
     dub_cache_replies_free(replies, b->ncommits);
+  dub_cache_pipeline_reset(b->commits);
+  b->ncommits = 0;
   if(noscript)
     b->a->script_sha[0] = '\0'; /* Redis restarted: load it again next time */
   if(rebuild)
     assignment_keeper_poke(b->a);
+}
+
+/* Decodes, decides and commits msgs[from..to), and puts their writes in flight. */
+static void chunk(struct batch *b, const struct dub_kafka_msg *msgs, struct item *items,
+                  size_t from, size_t to, enum dub_err *results, char **whys)
+{
+  size_t first = b->nworks, acting = 0;
+  for(size_t i = from; i < to; i++) {
+    results[i] = classify(b->a, &msgs[i], &items[i], &whys[i]);
+    if(!results[i] && items[i].kind != KIND_OTHER) {
+      acting++;
+      if(!b->m && !b->failed)
+        b->failed = start(b);
+      if(b->failed)
+        results[i] = b->failed;
+      else
+        items[i].w = work_of(b, items[i].ev.case_id);
+    }
+  }
+  if(!acting || b->failed)
+    return;
+  if(load(b, items + from, to - from, first)) {
+    for(size_t i = from; i < to; i++)
+      if(items[i].w)
+        results[i] = DUB_ERR_UNAVAILABLE;
+    return;
+  }
+  for(size_t i = from; i < to; i++) {
+    if(results[i] || !items[i].w)
+      continue;
+    if(behind_failure(msgs, results, i))
+      results[i] = DUB_ERR_UNAVAILABLE;
+    else
+      results[i] = decide(b, &items[i], &whys[i]);
+  }
+  if(b->ncommits)
+    run_commits(b, items + from, to - from, results + from);
+  for(size_t i = from; i < to; i++) {
+    if(!items[i].out || results[i])
+      continue;
+    if(behind_failure(msgs, results, i))
+      results[i] = DUB_ERR_UNAVAILABLE;
+    else
+      dub_ce_batch_add(b->writes, CASES_TOPIC, items[i].ev.case_id, items[i].out,
+                       &b->sent[i]);
+  }
+}
+
+/* After the last acknowledgement: a write that failed fails its message (the partition
+ * comes again and the recorded event with it; an event that does not validate is a bug
+ * and its message goes to the DLQ). What was written is noted, so that a redelivery
+ * does not write it again; should the note fail, a redelivery writes a second copy
+ * (same id, same content), which consumers skip. */
+static void settle(struct batch *b, struct item *items, size_t n, enum dub_err *results)
+{
+  struct dub_cache_pipeline *notes = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  for(size_t i = 0; i < n; i++) {
+    if(!items[i].out || results[i])
+      continue;
+    if(b->sent[i]) {
+      results[i] =
+          b->sent[i] == DUB_ERR_MALFORMED ? DUB_ERR_MALFORMED : DUB_ERR_UNAVAILABLE;
+      continue;
+    }
+    const json_t *data = json_object_get(items[i].out, "data");
+    assignment_store_published_add(notes, items[i].ev.case_id,
+                                   json_integer_value(json_object_get(data, "attempt")));
+    if(items[i].fresh)
+      count(b->a, &items[i]);
+  }
+  size_t nnotes = dub_cache_pipeline_count(notes);
+  if(nnotes && !dub_cache_pipeline_exec(b->a->cache, notes, &replies))
+    dub_cache_replies_free(replies, nnotes);
+  dub_cache_pipeline_free(notes);
 }
 
 void assignment_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
@@ -552,69 +615,29 @@ void assignment_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size
 {
   struct assignment *a = ctx;
   struct item *items = dub_xcalloc(n, sizeof *items);
-  struct work *works = dub_xcalloc(n, sizeof *works);
-  json_t *index = json_object();
-  struct batch b = {.a = a};
-  size_t nworks = 0, acting = 0;
-  char *reason = NULL;
-
-  for(size_t i = 0; i < n; i++) {
-    results[i] = classify(a, &msgs[i], &items[i], &whys[i]);
-    if(!results[i] && items[i].kind != KIND_OTHER) {
-      items[i].w = work_of(index, works, &nworks, items[i].ev.case_id);
-      acting++;
-    }
-  }
-  if(!acting)
-    goto out;
-  if(!assignment_keeper_ready(a, &reason)) {
-    fail_all(n, results, items, DUB_ERR_UNAVAILABLE);
-    goto out;
-  }
-  b.m = assignment_model_current(a);
-  if(!b.m ||
-     (!a->script_sha[0] && assignment_store_load_script(a->cache, a->script_sha))) {
-    fail_all(n, results, items, DUB_ERR_UNAVAILABLE);
-    goto out;
-  }
-  b.fetched = dub_xcalloc(b.m->nunits + 1, sizeof *b.fetched);
-  b.tickets = dub_xcalloc(b.m->nunits + 1, sizeof *b.tickets);
-  b.next = dub_xcalloc(b.m->nunits + 1, sizeof *b.next);
-  b.load = dub_xcalloc(b.m->nofficers + 1, sizeof *b.load);
-  b.commits = dub_cache_pipeline_new();
-  if(load(&b, items, n, works, nworks)) {
-    fail_all(n, results, items, DUB_ERR_UNAVAILABLE);
-    goto out;
-  }
-  for(size_t i = 0; i < n; i++) {
-    if(results[i] || items[i].kind == KIND_OTHER)
-      continue;
-    if(behind_failure(msgs, results, i)) {
-      results[i] = DUB_ERR_UNAVAILABLE;
-      continue;
-    }
-    results[i] = decide(&b, &items[i], &whys[i]);
-  }
-  if(b.ncommits)
-    run_commits(&b, items, n, results);
-  publish(a, msgs, items, n, results);
-  for(size_t i = 0; i < n; i++)
-    if(!results[i] && items[i].fresh)
-      count(a, &items[i]);
-out:
+  struct batch b = {.a = a,
+                    .commits = a->commits,
+                    .index = json_object(),
+                    .works = dub_xcalloc(n, sizeof *b.works),
+                    .writes = dub_ce_batch_new(dub_runtime_producer(a->rt)),
+                    .sent = dub_xcalloc(n, sizeof *b.sent)};
+  for(size_t from = 0; from < n; from += CHUNK)
+    chunk(&b, msgs, items, from, from + CHUNK < n ? from + CHUNK : n, results, whys);
+  dub_ce_batch_wait(b.writes);
+  settle(&b, items, n, results);
   for(size_t i = 0; i < n; i++) {
     json_decref(items[i].out);
     dub_case_event_release(&items[i].ev);
   }
-  for(size_t k = 0; k < nworks; k++)
-    json_decref(works[k].state);
-  dub_cache_pipeline_free(b.commits);
+  for(size_t k = 0; k < b.nworks; k++)
+    json_decref(b.works[k].state);
+  dub_cache_pipeline_reset(b.commits);
   free(b.fetched);
   free(b.tickets);
   free(b.next);
   free(b.load);
-  json_decref(index);
-  free(reason);
-  free(works);
+  free(b.sent);
+  json_decref(b.index);
+  free(b.works);
   free(items);
 }

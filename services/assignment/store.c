@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *assignment_key(const char *case_id)
-{
-  return dub_xasprintf("duban:assignment:{%s}", case_id);
-}
-
 char *assignment_state_key(const char *case_id)
 {
   return dub_xasprintf("duban:assignment:state:{%s}", case_id);
@@ -36,19 +31,18 @@ static char *rr_key(const char *unit)
   return dub_xasprintf("duban:assignment:rr:{%s}", unit);
 }
 
-/* KEYS: the complete marker, the case's state hash, its query answer, then up to two
- * workload counters. ARGV: the expected seq, the new state, the new answer ('' = keep),
- * then one delta per counter. Refuses (-2) while the marker is missing, so nothing is
- * written into a keyspace that a rebuild is about to replace, and (-1) when another
- * writer moved the state on; otherwise returns the new seq. Touches one case's keys
- * and the counters of the officers or units that hold it. */
+/* KEYS: the complete marker, the case's state hash, then up to two workload counters.
+ * ARGV: the expected seq, the new state, then one delta per counter. Refuses (-2) while
+ * the marker is missing, so nothing is written into a keyspace that a rebuild is about
+ * to replace, and (-1) when another writer moved the state on; otherwise returns the
+ * new seq. Touches one case's keys and the counters of the officers or units that hold
+ * it. */
 static const char commit_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end\n"
     "local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')\n"
     "if seq ~= tonumber(ARGV[1]) then return -1 end\n"
     "redis.call('HSET', KEYS[2], 'seq', seq + 1, 'doc', ARGV[2])\n"
-    "if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end\n"
-    "for i = 4, #KEYS do redis.call('INCRBY', KEYS[i], ARGV[i]) end\n"
+    "for i = 3, #KEYS do redis.call('INCRBY', KEYS[i], ARGV[i]) end\n"
     "return seq + 1\n";
 
 enum dub_err assignment_store_load_script(struct dub_cache *cache, char *sha)
@@ -182,31 +176,24 @@ enum dub_err assignment_store_prepare(struct dub_cache *cache,
 void assignment_store_commit_add(struct dub_cache_pipeline *pipeline, const char *sha,
                                  const struct assignment_commit *c)
 {
-  char *marker = dub_xstrdup(ASSIGNMENT_COMPLETE_KEY);
   char *state_key = assignment_state_key(c->case_id);
-  char *answer_key = assignment_key(c->case_id);
   char *state = dub_json_dump(c->state);
-  char *answer = c->answer ? dub_json_dump(c->answer) : dub_xstrdup("");
   char nkeys[8], seq[24], deltas[2][24];
-  snprintf(nkeys, sizeof nkeys, "%zu", 3 + c->ncounters);
+  snprintf(nkeys, sizeof nkeys, "%zu", 2 + c->ncounters);
   snprintf(seq, sizeof seq, "%lld", c->seq);
-  const char *argv[13] = {"EVALSHA", sha, nkeys, marker, state_key, answer_key};
-  int argc = 6;
+  const char *argv[11] = {"EVALSHA", sha, nkeys, ASSIGNMENT_COMPLETE_KEY, state_key};
+  int argc = 5;
   for(size_t i = 0; i < c->ncounters; i++)
     argv[argc++] = c->keys[i];
   argv[argc++] = seq;
   argv[argc++] = state;
-  argv[argc++] = answer;
   for(size_t i = 0; i < c->ncounters; i++) {
     snprintf(deltas[i], sizeof deltas[i], "%lld", c->deltas[i]);
     argv[argc++] = deltas[i];
   }
   dub_cache_pipeline_add(pipeline, argc, argv, NULL);
-  free(marker);
   free(state_key);
-  free(answer_key);
   free(state);
-  free(answer);
 }
 
 void assignment_store_published_add(struct dub_cache_pipeline *pipeline,

@@ -38,13 +38,12 @@ enum dub_err assignment_store_prepare(struct dub_cache *cache,
 /* Loads the commit script; *sha (at least 41 bytes) names it for EVALSHA. */
 enum dub_err assignment_store_load_script(struct dub_cache *cache, char *sha);
 
-/* One commit: the case's state moves from seq to seq + 1, its query answer is
- * replaced ('answer' NULL = left as is), and each counter keys[i] moves by deltas[i]. */
+/* One commit: the case's state moves from seq to seq + 1 and each counter keys[i]
+ * moves by deltas[i]. */
 struct assignment_commit {
   const char *case_id;
   long long seq;
   const json_t *state;
-  const json_t *answer;
   const char *keys[2];
   long long deltas[2];
   size_t ncounters;

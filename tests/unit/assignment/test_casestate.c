@@ -132,8 +132,12 @@ static void test_first_assignment(void **state)
 
   assignment_state_apply_assigned(st, event);
   assert_true(assignment_state_applied(st, receipt.source, receipt.id));
-  assert_true(json_equal(
-      (json_t *)assignment_state_output(st, receipt.source, receipt.id), event));
+  const json_t *recorded = assignment_state_output(st, receipt.source, receipt.id);
+  assert_true(json_equal(recorded, json_object_get(event, "data")));
+  /* The whole event follows from the recorded data and the input's traceparent. */
+  json_t *again = assignment_event_wrap(recorded, receipt.traceparent);
+  assert_true(json_equal(again, event));
+  json_decref(again);
   assert_int_equal(assignment_state_attempt(st), 1);
   struct assignment_holder h;
   assignment_state_holder(st, &h);
@@ -175,6 +179,8 @@ static json_t *life(const struct fixture *f, int n, json_t *events)
                                    .reason_code = "wrong_unit"};
     /* The consumer excludes the current officer and any earlier returner. */
     json_t *excluded = json_deep_copy(assignment_state_excluded(st));
+    if(!excluded)
+      excluded = json_array();
     struct assignment_holder h;
     assignment_state_holder(st, &h);
     if(h.officer)
