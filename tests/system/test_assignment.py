@@ -11,10 +11,16 @@ import time
 import pytest
 
 from assigning import (GROUP_TOOL, LOAD_OFFICERS, LOAD_SUBJECTS, LOAD_UNIT, LoadUnit,
-                       assigned_copies, assignment, case_events, kafka_tool, metric,
+                       assigned_copies, assignment, case_events, kafka_tool,
                        post_action, post_case, recount, records, units, wait_log,
                        wait_no_lag, workloads)
 from conftest import PORTS
+
+
+def metrics_show(stack, text, timeout=10):
+    r = stack.wait_for("assignment", "/metrics", pred=lambda r: text in r.text,
+                       timeout=timeout)
+    return text in r.text
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +55,11 @@ def test_conflicted_officer_is_recused_and_the_subject_unit_never_handles(stack)
     assert (a["unit"], a["rule"], a["strategy"]) == ("U-IG-03", "R-BUREAUS", "round_robin")
     assert a["officer"] == "O-IG03-LI"
     assert a["recused"] == [{"officer": "O-IG03-ZHOU", "reason": "conflict"}]
+    # Counted once the event is published, a moment after the answer is there.
+    assert metrics_show(stack, 'duban_assignment_recusals_total{rule="R-BUREAUS",'
+                        'unit="U-IG-03",reason="conflict"}')
+    assert metrics_show(stack, 'duban_assignment_total{rule="R-BUREAUS",unit="U-IG-03",'
+                        'outcome="assigned"}')
 
 
 def test_round_robin_alternates_between_eligible_handlers(stack):
@@ -99,9 +110,8 @@ def test_returns_reassign_never_to_a_returner_and_the_third_needs_manual(stack,
     officers, manual = workloads(stack, [LOAD_UNIT])
     assert manual[LOAD_UNIT] == manual_before + 1
     # Needs-manual is in the metrics too.
-    text = stack.get("assignment", "/metrics", token=None).text
-    assert f'unit="{LOAD_UNIT}",outcome="needs_manual"' in text
-    assert 'duban_assignment_returns_total{reason_code="wrong_unit"}' in text
+    assert metrics_show(stack, f'unit="{LOAD_UNIT}",outcome="needs_manual"')
+    assert metrics_show(stack, 'duban_assignment_returns_total{reason_code="wrong_unit"}')
 
 
 def test_a_return_never_goes_to_someone_recused(stack):

@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from assigning import (LOAD_SUBJECTS, LoadUnit, action, assigned_copies, case_events,
+from assigning import (LOAD_SUBJECTS, LoadUnit, action, assigned_copies, case_events, metric,
                        problem, recount, units, wait_log, workloads)
 from conftest import HOTLINE, PORTS, ROOT, UNIT_OA
 
@@ -35,12 +35,6 @@ def start_second(stack):
                             stdin=subprocess.DEVNULL)
     log.close()
     return proc
-
-
-def metric_at(port, name):
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + "{") or line.startswith(name + " "))
 
 
 def second_log(stack):
@@ -150,7 +144,7 @@ def test_two_instances_and_kill_9(stack):
                 time.monotonic() < until:
             time.sleep(0.5)
         assert workloads(stack, units(stack)) == recount(case_events(stack))
-        redelivered = metric_at(SECOND_PORT, "duban_assignment_redeliveries_total")
+        redelivered = metric(SECOND_PORT, "duban_assignment_redeliveries_total")
         print(f"\n{len(cases)} cases ({len(cancelled)} cancelled), kill -9 after "
               f"{killed_at}; the survivor saw {redelivered:.0f} events again; "
               f"{duplicates} assignments written twice (identical copies)")
