@@ -9,7 +9,7 @@ BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
 
 .PHONY: help deps lint build build-asan unit contract system test run up down bench \
-	bench-intake \
+	bench-intake bench-assignment \
 	configure configure-asan
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo 'make up / down   start the local stack in the background / stop it'
 	@echo 'make bench       build and run the HTTP benchmarks (tests/bench/http.sh)'
 	@echo 'make bench-intake  intake under load beside a hello world and kcat (tests/bench/intake.sh, about 90 s)'
+	@echo 'make bench-assignment  1000 officers, 200 rules, a backlog through one instance beside kcat (tests/bench/assignment.sh, about 60 s)'
 
 deps:
 	deploy/local/setup.sh
@@ -75,4 +76,7 @@ bench: build
 
 bench-intake: build
 	tests/bench/intake.sh $(BUILD)
+
+bench-assignment: build
+	tests/bench/assignment.sh $(BUILD)
 
