@@ -143,8 +143,11 @@ enum dub_err assignment_store_prepare(struct dub_cache *cache,
     }
   }
   size_t n = dub_cache_pipeline_count(p);
-  if(n)
-    rc = dub_cache_pipeline_exec(cache, p, &replies);
+  if(!n) {
+    dub_cache_pipeline_free(p);
+    return DUB_OK; /* everything was there already */
+  }
+  rc = dub_cache_pipeline_exec(cache, p, &replies);
   for(size_t u = 0, i = 0; !rc && u < m->nunits; u++) {
     const struct assignment_unit *unit = &m->units[u];
     if(want[u] && unit->nmembers) {
