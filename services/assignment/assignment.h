@@ -17,6 +17,7 @@ struct dub_kafka_msg;
 struct dub_http_route;
 struct assignment_model;
 struct assignment_keeper;
+struct assignment_decoder;
 
 struct assignment {
   struct dub_runtime *rt;
@@ -27,6 +28,7 @@ struct assignment {
   char script_sha[48];                /* the commit script, once loaded into Redis */
   struct dub_cache_pipeline *commits; /* consumer thread: reused batch after batch */
   struct assignment_keeper *keeper;
+  struct assignment_decoder *decoder; /* NULL: the consumer's thread decodes alone */
   /* Consumer thread only: the model compiled from 'compiled_from'. */
   struct dub_config *compiled_from;
   struct assignment_model *model;
@@ -82,6 +84,11 @@ struct dub_case_event;
  * DUB_OK for any other type. */
 enum dub_err assignment_event_check(struct assignment *a, const struct dub_case_event *ev,
                                     char **why);
+
+/* Starts / stops the thread that decodes half of each large batch beside the
+ * consumer's thread (on_case_events.c). */
+void assignment_decoder_start(struct assignment *a);
+void assignment_decoder_stop(struct assignment *a);
 
 /* The batch handler of duban.cases: received and returned cases are (re)assigned and
  * duban.case.assigned is published; closed and cancelled ones leave the workload. */

@@ -46,11 +46,13 @@ int main(void)
     dub_log_fatal("cannot start: %s", why ? why : "unknown error");
     goto out;
   }
+  assignment_decoder_start(&a);
   code = dub_runtime_run(a.rt);
 out:
   free(why);
-  /* The consumer is closed (and its last batch done) before the keeper goes. */
+  /* The consumer is closed (and its last batch done) before its helpers go. */
   dub_runtime_close(a.rt);
+  assignment_decoder_stop(&a);
   assignment_keeper_stop(&a);
   assignment_close(&a);
   dub_runtime_env_release(&env);
