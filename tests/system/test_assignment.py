@@ -185,14 +185,20 @@ def wait_dlq(stack, marker, pred=lambda d: True, timeout=30):
 def test_bad_input_is_dead_lettered_and_never_blocks(stack):
     known = assignment(stack, post_case(stack, "as-dlq-known", "U-BUREAU-HOUSING"))
     case = known["case_id"]
-    ce = [("content-type", "application/cloudevents+json")]
+    # Written straight to duban.cases, as no service would: marked, so that tests that
+    # check what the services wrote can tell them apart. Each is JSON with a type, so
+    # that readers of the whole topic keep working.
+    ce = [("content-type", "application/cloudevents+json"), ("duban-test", "bad-input")]
 
-    def event(eid, type_, data):
-        return json.dumps({"specversion": "1.0", "id": eid, "source": "/gov/unit-oa",
+    def event(eid, type_, data, specversion="1.0"):
+        return json.dumps({"specversion": specversion, "id": eid, "source": "/gov/unit-oa",
                            "type": type_, "data": data})
 
-    stack.produce("duban.cases", '{"specversion": "1.0", "id": "as-bad-json",', key=case,
-                  headers=ce)
+    # Not a CloudEvent 1.0: malformed, whatever else it says.
+    stack.produce("duban.cases", event("as-bad-json", "duban.case.returned",
+                                       {"case_id": case, "reason": "r",
+                                        "reason_code": "other"}, specversion="0.3"),
+                  key=case, headers=ce)
     stack.produce("duban.cases", event("as-bad-noreason", "duban.case.returned",
                                        {"case_id": case, "reason": "no code"}),
                   key=case, headers=ce)
