@@ -180,6 +180,19 @@ def workloads(stack, units):
     return officers, manual
 
 
+def settled(stack, timeout=30):
+    """Waits until the workloads equal a recount of duban.cases (an assignment is in the
+    query answer a moment before its event is in the topic); returns the recount and
+    the events it was made from."""
+    until = time.monotonic() + timeout
+    while True:
+        events = case_events(stack)
+        expected = recount(events)
+        if workloads(stack, units(stack)) == expected or time.monotonic() > until:
+            return expected, events
+        time.sleep(0.3)
+
+
 def units(stack):
     with open(os.path.join(stack.config_dir, "directory.json"), encoding="utf-8") as f:
         return [u["id"] for u in json.load(f)["units"]]
