@@ -43,7 +43,9 @@ def second_log(stack):
         return f.read()
 
 
-def post_batch(stack, events, token):
+def post_batch(stack, events, token, stop=None):
+    """Posts until intake takes the batch; gives up once 'stop' is set (the test is
+    over) or after 200 tries."""
     body = json.dumps(events)
     for _ in range(200):
         try:
@@ -53,6 +55,8 @@ def post_batch(stack, events, token):
                 return r.json()["results"]
         except requests.RequestException:
             pass
+        if stop is not None and stop.is_set():
+            break
         time.sleep(0.1)
     raise AssertionError("intake did not take a batch")
 
@@ -67,7 +71,7 @@ def load(stack, stop, cases, cancelled, errors):
             events = [problem(f"crash-as-{n + i:05d}", LOAD_SUBJECTS["least_loaded"])
                       for i in range(BATCH)]
             n += BATCH
-            got = [res["case_id"] for res in post_batch(stack, events, HOTLINE)
+            got = [res["case_id"] for res in post_batch(stack, events, HOTLINE, stop)
                    if res.get("status") == "accepted"]
             assert len(got) == BATCH, got
             cases.extend(got)
@@ -75,7 +79,7 @@ def load(stack, stop, cases, cancelled, errors):
             if doomed:
                 results = post_batch(stack, [action(f"crash-cancel-{c}", "cancelled", c,
                                                     reason="撤销")
-                                             for c in doomed], UNIT_OA)
+                                             for c in doomed], UNIT_OA, stop)
                 assert all(res.get("status") == "accepted" for res in results), results
                 cancelled.extend(doomed)
             previous = got
@@ -105,7 +109,9 @@ def test_two_instances_and_kill_9(stack):
 
         cases, cancelled, errors = [], [], []
         stop = threading.Event()
-        t = threading.Thread(target=load, args=(stack, stop, cases, cancelled, errors))
+        # A daemon: should the stack break, a stuck poster must not keep pytest alive.
+        t = threading.Thread(target=load, args=(stack, stop, cases, cancelled, errors),
+                             daemon=True)
         t.start()
         time.sleep(2.0)
         killed_at = len(cases)
