@@ -9,7 +9,7 @@ BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
 
 .PHONY: help deps lint build build-asan unit contract system test run up down bench \
-	bench-intake bench-deadline \
+	bench-intake bench-deadline bench-assignment \
 	configure configure-asan
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo 'make bench       build and run the HTTP benchmarks (tests/bench/http.sh)'
 	@echo 'make bench-intake  intake under load beside a hello world and kcat (tests/bench/intake.sh, about 90 s)'
 	@echo 'make bench-deadline  1,000,000 open cases in one deadline: memory, fire lag, restart (tests/bench/deadline.py)'
+	@echo 'make bench-assignment  1000 officers, 200 rules, a backlog through one instance beside kcat (tests/bench/assignment.sh, about 60 s)'
 
 deps:
 	deploy/local/setup.sh
@@ -79,4 +80,7 @@ bench-intake: build
 
 bench-deadline: build
 	$(PYTHON) tests/bench/deadline.py $(BUILD)
+
+bench-assignment: build
+	tests/bench/assignment.sh $(BUILD)
 

@@ -345,6 +345,12 @@ void dub_cache_pipeline_free(struct dub_cache_pipeline *pipeline)
   free(pipeline);
 }
 
+void dub_cache_pipeline_reset(struct dub_cache_pipeline *pipeline)
+{
+  dub_buf_reset(&pipeline->cmds);
+  pipeline->count = 0;
+}
+
 void dub_cache_pipeline_add(struct dub_cache_pipeline *pipeline, int argc,
                             const char *const *argv, const size_t *argvlen)
 {

@@ -116,6 +116,9 @@ struct dub_cache_pipeline;
 /* Returns a new object; free with dub_cache_pipeline_free(). */
 struct dub_cache_pipeline *dub_cache_pipeline_new(void);
 void dub_cache_pipeline_free(struct dub_cache_pipeline *pipeline);
+/* Empties the pipeline and keeps its memory, for a caller that sends one pipeline after
+ * another (freeing and growing large buffers again costs more than the commands). */
+void dub_cache_pipeline_reset(struct dub_cache_pipeline *pipeline);
 /* Appends a command (arguments are copied); argc must be at least 1. */
 void dub_cache_pipeline_add(struct dub_cache_pipeline *pipeline, int argc,
                             const char *const *argv, const size_t *argvlen);

@@ -25,23 +25,9 @@ struct dub_config_holder {
   char *dir;
   char *schema_dir;
   unsigned parts;
+  dub_config_check_fn check; /* set before the service runs; NULL = none */
+  void *check_ctx;
 };
-
-/* Turns the validator's error array into "file: /pointer: message; ...". */
-static char *describe_violations(const char *file, const json_t *errors)
-{
-  struct dub_buf buf = DUB_BUF_INIT;
-  size_t i;
-  json_t *e;
-  dub_buf_appendf(&buf, "%s: ", file);
-  json_array_foreach(errors, i, e)
-  {
-    const char *ptr = dub_json_str(e, "pointer");
-    dub_buf_appendf(&buf, "%s%s: %s", i ? "; " : "", ptr && *ptr ? ptr : "/",
-                    dub_json_str(e, "message") ? dub_json_str(e, "message") : "invalid");
-  }
-  return dub_buf_detach(&buf);
-}
 
 /* Reads 'dir'/'name' and validates it against 'schema_dir'/config/'schema_name'. */
 static enum dub_err load_valid(const char *dir, const char *name, const char *schema_dir,
@@ -61,7 +47,7 @@ static enum dub_err load_valid(const char *dir, const char *name, const char *sc
     goto out;
   rc = dub_schema_validate(schema, *out, &errors);
   if(rc) {
-    *why = describe_violations(name, errors);
+    *why = dub_schema_describe(name, errors);
     rc = DUB_ERR_CONFIG;
     json_decref(*out);
     *out = NULL;
@@ -236,14 +222,32 @@ enum dub_err dub_config_holder_reload(struct dub_config_holder *holder, char **w
   struct dub_config *next = NULL;
   enum dub_err rc =
       dub_config_load(holder->dir, holder->schema_dir, holder->parts, &next, why);
-  if(rc)
+  if(!rc && holder->check)
+    rc = holder->check(holder->check_ctx, next, why);
+  if(rc) {
+    dub_config_unref(next);
     return rc;
+  }
   pthread_mutex_lock(&holder->lock);
   struct dub_config *old = holder->current;
   holder->current = next;
   pthread_mutex_unlock(&holder->lock);
   dub_config_unref(old);
   return DUB_OK;
+}
+
+enum dub_err dub_config_holder_set_check(struct dub_config_holder *holder,
+                                         dub_config_check_fn check, void *ctx, char **why)
+{
+  holder->check = check;
+  holder->check_ctx = ctx;
+  *why = NULL;
+  if(!check)
+    return DUB_OK;
+  struct dub_config *current = dub_config_holder_get(holder);
+  enum dub_err rc = check(ctx, current, why);
+  dub_config_unref(current);
+  return rc;
 }
 
 void dub_config_holder_free(struct dub_config_holder *holder)

@@ -42,6 +42,13 @@ struct dub_config *dub_config_ref(struct dub_config *config);
 /* Drops a reference; frees the snapshot with the last one. NULL is a no-op. */
 void dub_config_unref(struct dub_config *config);
 
+/* A check of a loaded snapshot beyond what the schemas can say, e.g. that the units a
+ * service's rules name exist in directory.json. Returns DUB_OK, or DUB_ERR_CONFIG with
+ * *why a new message in the form of the schema errors ("rules.json: /rules/2/unit: ...").
+ * Runs on the thread that loads or reloads; must not keep 'config'. */
+typedef enum dub_err (*dub_config_check_fn)(void *ctx, const struct dub_config *config,
+                                            char **why);
+
 /* Holds the current snapshot of a running service, swapped on reload. Thread-safe. */
 struct dub_config_holder;
 
@@ -54,6 +61,13 @@ struct dub_config *dub_config_holder_get(struct dub_config_holder *holder);
 /* Loads the files again. When they are valid the new snapshot replaces the old one;
  * otherwise the running snapshot stays and *why says what was wrong. */
 enum dub_err dub_config_holder_reload(struct dub_config_holder *holder, char **why);
+/* From now on a reloaded snapshot must also pass 'check' (called with 'ctx', borrowed
+ * for the holder's life) before it replaces the running one; NULL removes the check.
+ * Checks the current snapshot at once and returns that result, so a service can refuse
+ * to start on a configuration its check rejects. */
+enum dub_err dub_config_holder_set_check(struct dub_config_holder *holder,
+                                         dub_config_check_fn check, void *ctx,
+                                         char **why);
 void dub_config_holder_free(struct dub_config_holder *holder);
 
 #endif

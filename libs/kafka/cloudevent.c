@@ -9,6 +9,7 @@
 #include "core/time.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -321,4 +322,74 @@ enum dub_err dub_ce_produce_sync(struct dub_kafka_producer *producer, const char
 out:
   free(value);
   return rc;
+}
+
+struct dub_ce_batch {
+  struct dub_kafka_producer *producer;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  size_t remaining;
+};
+
+/* One event's report, freed by whoever receives it. */
+struct batch_slot {
+  struct dub_ce_batch *batch;
+  enum dub_err *result;
+};
+
+/* Runs on the producer's poll thread, or on the caller's for a flush at free. */
+static void batch_delivered(void *opaque, enum dub_err err, int32_t partition,
+                            int64_t offset)
+{
+  struct batch_slot *s = opaque;
+  struct dub_ce_batch *b = s->batch;
+  (void)partition;
+  (void)offset;
+  *s->result = err;
+  free(s);
+  pthread_mutex_lock(&b->lock);
+  if(--b->remaining == 0)
+    pthread_cond_signal(&b->cond);
+  pthread_mutex_unlock(&b->lock);
+}
+
+struct dub_ce_batch *dub_ce_batch_new(struct dub_kafka_producer *producer)
+{
+  struct dub_ce_batch *b = dub_xcalloc(1, sizeof *b);
+  b->producer = producer;
+  pthread_mutex_init(&b->lock, NULL);
+  pthread_cond_init(&b->cond, NULL);
+  return b;
+}
+
+void dub_ce_batch_add(struct dub_ce_batch *b, const char *topic, const char *key,
+                      const json_t *event, enum dub_err *result)
+{
+  struct batch_slot *s = dub_xmalloc(sizeof *s);
+  *s = (struct batch_slot){b, result};
+  pthread_mutex_lock(&b->lock);
+  b->remaining++;
+  pthread_mutex_unlock(&b->lock);
+  enum dub_err rc = dub_ce_produce(b->producer, topic, key, event, batch_delivered, s);
+  if(rc) {
+    /* Not enqueued: no report will come. */
+    free(s);
+    *result = rc;
+    pthread_mutex_lock(&b->lock);
+    b->remaining--;
+    pthread_mutex_unlock(&b->lock);
+  }
+}
+
+void dub_ce_batch_wait(struct dub_ce_batch *b)
+{
+  if(!b)
+    return;
+  pthread_mutex_lock(&b->lock);
+  while(b->remaining)
+    pthread_cond_wait(&b->cond, &b->lock);
+  pthread_mutex_unlock(&b->lock);
+  pthread_cond_destroy(&b->cond);
+  pthread_mutex_destroy(&b->lock);
+  free(b);
 }

@@ -69,4 +69,19 @@ enum dub_err dub_ce_produce_sync(struct dub_kafka_producer *producer, const char
                                  const char *key, const json_t *event, int timeout_ms,
                                  int32_t *partition, int64_t *offset);
 
+/* CloudEvents produced together, whose acknowledgements are awaited together: a
+ * caller puts one group of writes in flight and works on the next meanwhile. */
+struct dub_ce_batch;
+
+/* Returns a new empty batch writing with 'producer' (borrowed until the wait). */
+struct dub_ce_batch *dub_ce_batch_new(struct dub_kafka_producer *producer);
+/* Produces 'event' (borrowed) like dub_ce_produce(). *result is set from the delivery
+ * report, as dub_ce_produce_sync() would give it, or at once when the event could not
+ * be enqueued; 'result' must stay valid until dub_ce_batch_wait() returns. */
+void dub_ce_batch_add(struct dub_ce_batch *batch, const char *topic, const char *key,
+                      const json_t *event, enum dub_err *result);
+/* Waits until every event added has its report (each bounded by the producer's
+ * delivery timeout), then frees the batch. NULL is a no-op. */
+void dub_ce_batch_wait(struct dub_ce_batch *batch);
+
 #endif

@@ -128,6 +128,11 @@ enum dub_err dub_runtime_open(const struct dub_runtime_spec *spec,
                              &rt->config, why);
   if(rc)
     goto out;
+  if(spec->check_config) {
+    rc = dub_config_holder_set_check(rt->config, spec->check_config, spec->ctx, why);
+    if(rc)
+      goto out;
+  }
   rc = build_auth(rt, &rt->auth, why);
   if(rc)
     goto out;

@@ -34,6 +34,9 @@ struct dub_runtime_spec {
   const char *service; /* "intake": log name, DUBAN_INTAKE_PORT, consumer group suffix */
   long default_port;
   unsigned config_parts; /* enum dub_config_part bits */
+  /* Checks a configuration beyond its schemas, at start and before a reload replaces
+   * the running one (NULL = none); called with 'ctx'. See dub_config_check_fn. */
+  dub_config_check_fn check_config;
   const struct dub_http_route *routes;
   size_t nroutes;
   /* Topics to consume (none = no consumer); group id is "duban-<service>". */

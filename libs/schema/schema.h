@@ -69,6 +69,11 @@ enum dub_err dub_schema_load_file(const char *path, struct dub_schema **out, cha
 enum dub_err dub_schema_validate(const struct dub_schema *schema, const json_t *instance,
                                  json_t **errors);
 
+/* One line for an error array of dub_schema_validate(): "<prefix>: /pointer: message;
+ * /other: message" ("/" for the instance itself). Returns a new string; free with
+ * free(). */
+char *dub_schema_describe(const char *prefix, const json_t *errors);
+
 /* Frees the schema and drops its reference to the document. NULL is a no-op. */
 void dub_schema_free(struct dub_schema *schema);
 

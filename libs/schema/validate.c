@@ -673,3 +673,19 @@ out:
   dub_buf_release(&c.path);
   return rc;
 }
+
+char *dub_schema_describe(const char *prefix, const json_t *errors)
+{
+  struct dub_buf buf = DUB_BUF_INIT;
+  size_t i;
+  json_t *e;
+  dub_buf_appendf(&buf, "%s: ", prefix);
+  json_array_foreach(errors, i, e)
+  {
+    const char *ptr = json_string_value(json_object_get(e, "pointer"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    dub_buf_appendf(&buf, "%s%s: %s", i ? "; " : "", ptr && *ptr ? ptr : "/",
+                    msg ? msg : "invalid");
+  }
+  return dub_buf_detach(&buf);
+}

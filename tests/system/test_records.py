@@ -19,13 +19,15 @@ ENVELOPE = validator(SCHEMAS / "cloudevent.json")
 
 
 def records(stack):
-    """(key, {header: value}, event) for every record of duban.cases."""
+    """(key, {header: value}, event) for every record of duban.cases that a service
+    wrote (tests that write bad input straight to the topic mark it duban-test)."""
     out = []
-    for line in stack.topic("duban.cases").decode("utf-8").splitlines():
+    for line in stack.topic("duban.cases").decode("utf-8", errors="replace").splitlines():
         key, headers, value = line.split("\t", 2)
         # kcat prints headers as name=value,name=value; no value here holds a comma.
         pairs = dict(h.split("=", 1) for h in headers.split(",") if "=" in h)
-        out.append((key, pairs, json.loads(value)))
+        if "duban-test" not in pairs:
+            out.append((key, pairs, json.loads(value)))
     return out
 
 

@@ -8,10 +8,12 @@ import time
 from conftest import problem_event
 
 
-def wait_log(stack, service, text, timeout=10):
+def wait_log(stack, service, text, since=0, timeout=10):
+    """Waits until 'text' is in the service's log after offset 'since' (earlier tests of
+    the session may have logged it already)."""
     until = time.monotonic() + timeout
     while time.monotonic() < until:
-        if text in stack.log(service):
+        if text in stack.log(service)[since:]:
             return True
         time.sleep(0.05)
     return False
@@ -24,8 +26,9 @@ def test_bad_rules_are_refused_and_good_ones_applied(stack):
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write('{"rules": [{"id": "R-X", "match": {}, "unit": "U-CMO"}]}')
+        since = len(stack.log("assignment"))
         os.kill(pid, signal.SIGHUP)
-        assert wait_log(stack, "assignment", "configuration reload refused")
+        assert wait_log(stack, "assignment", "configuration reload refused", since)
         # Still routed by the running rules.
         r = stack.post_event(problem_event("reload-1"))
         case = r.json()["case_id"]
@@ -37,8 +40,9 @@ def test_bad_rules_are_refused_and_good_ones_applied(stack):
                             "strategy": "round_robin"}], "fallback_unit": "U-CMO"}
         with open(path, "w", encoding="utf-8") as f:
             json.dump(rules, f)
+        since = len(stack.log("assignment"))
         os.kill(pid, signal.SIGHUP)
-        assert wait_log(stack, "assignment", "configuration reloaded")
+        assert wait_log(stack, "assignment", "configuration reloaded", since)
         r = stack.post_event(problem_event("reload-2"))
         case = r.json()["case_id"]
         a = stack.wait_for("assignment", f"/v1/assignments/{case}").json()
@@ -46,5 +50,6 @@ def test_bad_rules_are_refused_and_good_ones_applied(stack):
     finally:
         with open(path, "w", encoding="utf-8") as f:
             f.write(original)
+        since = len(stack.log("assignment"))
         os.kill(pid, signal.SIGHUP)
-        wait_log(stack, "assignment", "configuration reloaded")
+        wait_log(stack, "assignment", "configuration reloaded", since)

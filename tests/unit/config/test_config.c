@@ -134,12 +134,77 @@ static void test_reload_keeps_running_snapshot(void **state)
   remove_dir(dir);
 }
 
+/* Refuses any rules.json whose fallback_unit is "U-BAD". */
+static enum dub_err no_bad_fallback(void *ctx, const struct dub_config *config,
+                                    char **why)
+{
+  int *calls = ctx;
+  (*calls)++;
+  const char *fallback =
+      json_string_value(json_object_get(config->rules, "fallback_unit"));
+  if(fallback && strcmp(fallback, "U-BAD") == 0) {
+    *why = strdup("rules.json: /fallback_unit: no unit 'U-BAD'");
+    return DUB_ERR_CONFIG;
+  }
+  return DUB_OK;
+}
+
+static void test_check_guards_start_and_reload(void **state)
+{
+  (void)state;
+  char *dir = scratch_copy();
+  struct dub_config_holder *h = NULL;
+  char *why = NULL;
+  int calls = 0;
+  assert_int_equal(dub_config_holder_new(dir, "schemas", ALL, &h, &why), DUB_OK);
+  /* The running snapshot is checked when the check is set. */
+  assert_int_equal(dub_config_holder_set_check(h, no_bad_fallback, &calls, &why), DUB_OK);
+  assert_int_equal(calls, 1);
+  struct dub_config *before = dub_config_holder_get(h);
+
+  /* Valid for the schema, refused by the check: the running snapshot stays. */
+  write_file(dir, "rules.json", "{\"rules\": [], \"fallback_unit\": \"U-BAD\"}");
+  assert_int_equal(dub_config_holder_reload(h, &why), DUB_ERR_CONFIG);
+  assert_string_equal(why, "rules.json: /fallback_unit: no unit 'U-BAD'");
+  free(why);
+  assert_int_equal(calls, 2);
+  struct dub_config *same = dub_config_holder_get(h);
+  assert_ptr_equal(same, before);
+  dub_config_unref(same);
+
+  /* A snapshot the schemas refuse never reaches the check. */
+  write_file(dir, "rules.json", "{\"rules\": 1}");
+  assert_int_not_equal(dub_config_holder_reload(h, &why), DUB_OK);
+  free(why);
+  assert_int_equal(calls, 2);
+
+  write_file(dir, "rules.json", "{\"rules\": [], \"fallback_unit\": \"U-IG-03\"}");
+  assert_int_equal(dub_config_holder_reload(h, &why), DUB_OK);
+  assert_int_equal(calls, 3);
+  struct dub_config *after = dub_config_holder_get(h);
+  assert_ptr_not_equal(after, before);
+  dub_config_unref(after);
+
+  /* Setting a check on a running snapshot it refuses says so. */
+  write_file(dir, "rules.json", "{\"rules\": [], \"fallback_unit\": \"U-BAD\"}");
+  assert_int_equal(dub_config_holder_set_check(h, NULL, NULL, &why), DUB_OK);
+  assert_int_equal(dub_config_holder_reload(h, &why), DUB_OK);
+  assert_int_equal(dub_config_holder_set_check(h, no_bad_fallback, &calls, &why),
+                   DUB_ERR_CONFIG);
+  assert_non_null(strstr(why, "U-BAD"));
+  free(why);
+  dub_config_unref(before);
+  dub_config_holder_free(h);
+  remove_dir(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shipped_config_loads),
       cmocka_unit_test(test_bad_files_are_named),
       cmocka_unit_test(test_reload_keeps_running_snapshot),
+      cmocka_unit_test(test_check_guards_start_and_reload),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

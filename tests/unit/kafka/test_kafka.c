@@ -742,6 +742,43 @@ static void test_batch_handler(void **state)
   dub_kafka_consumer_free(consumer);
 }
 
+/* Events in flight together, each with its own result, awaited together. */
+static void test_produce_batch(void **state)
+{
+  struct fixture *f = *state;
+  json_t *events[3] = {
+      json_pack("{s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", "a-1", "source", "/t",
+                "type", "t.one"),
+      json_pack("{s:s, s:s}", "specversion", "1.0", "id", "a-2"), /* no source, type */
+      json_pack("{s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", "a-3", "source", "/t",
+                "type", "t.one"),
+  };
+  enum dub_err results[3] = {DUB_ERR_INTERNAL, DUB_ERR_INTERNAL, DUB_ERR_INTERNAL};
+  assert_int_equal(rd_kafka_mock_topic_create(f->mock, "t.all", 1, 1), 0);
+  struct dub_ce_batch *b = dub_ce_batch_new(f->producer);
+  for(size_t i = 0; i < 3; i++)
+    dub_ce_batch_add(b, "t.all", "k", events[i], &results[i]);
+  dub_ce_batch_wait(b);
+  assert_int_equal(results[0], DUB_OK);
+  assert_int_equal(results[1], DUB_ERR_MALFORMED);
+  assert_int_equal(results[2], DUB_OK);
+  dub_ce_batch_wait(dub_ce_batch_new(f->producer)); /* nothing to wait for */
+
+  char group[64];
+  snprintf(group, sizeof group, "g-all-%d", (int)getpid());
+  struct seen s = {.events = json_array()};
+  struct dub_kafka_consumer *c = consumer_open(f, group, "t.all", record, &s);
+  poll_until(c, &s, 2);
+  dub_kafka_consumer_free(c);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(s.events, 0), "id")), "a-1");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(s.events, 1), "id")), "a-3");
+  json_decref(s.events);
+  for(size_t i = 0; i < 3; i++)
+    json_decref(events[i]);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -755,6 +792,7 @@ int main(void)
       cmocka_unit_test(test_cloudevents_roundtrip),
       cmocka_unit_test(test_cloudevent_headers),
       cmocka_unit_test(test_batch_handler),
+      cmocka_unit_test(test_produce_batch),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
