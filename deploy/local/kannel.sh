@@ -5,12 +5,14 @@
 #   kannel.sh stop     stop fakesmsc, smsbox, bearerbox (TERM by pid, then KILL)
 #   kannel.sh status   running or not
 #   kannel.sh url      print the sendsms URL with its credentials (DUBAN_SMS_URL)
+#   kannel.sh smsc-stop / smsc-start   take the fake SMSC away / bring it back (the
+#                      gateway then queues, and refuses beyond DUBAN_KANNEL_QUEUE_LIMIT)
 # What the fake SMSC receives is appended, one line per message part, to
 # $DUBAN_VAR_DIR/kannel/fakesmsc.out ("<from> <to> <type> <url-encoded data>").
 # Environment: DUBAN_VAR_DIR [var], DUBAN_KANNEL_ADMIN_PORT [24013],
 # DUBAN_KANNEL_SMSBOX_PORT [24001] (bearerbox <-> smsbox), DUBAN_KANNEL_SMSC_PORT
 # [24002] (bearerbox <-> fakesmsc), DUBAN_KANNEL_SENDSMS_PORT [24013 + 1],
-# DUBAN_KANNEL_START_TIMEOUT [20] seconds. The ports default to 24000-24999, below the
+# DUBAN_KANNEL_QUEUE_LIMIT [-1], DUBAN_KANNEL_START_TIMEOUT [20] seconds. The ports default to 24000-24999, below the
 # ephemeral range.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -23,6 +25,9 @@ SMSC_PORT=${DUBAN_KANNEL_SMSC_PORT:-24002}
 SENDSMS_PORT=${DUBAN_KANNEL_SENDSMS_PORT:-$((ADMIN_PORT + 1))}
 TIMEOUT=${DUBAN_KANNEL_START_TIMEOUT:-20}
 FAKESMSC=${DUBAN_FAKESMSC:-/usr/lib/kannel/test/fakesmsc}
+# Messages bearerbox queues while its SMSC is away before it refuses more with 503
+# "Temporal failure, try again later." (-1: no limit).
+QUEUE_LIMIT=${DUBAN_KANNEL_QUEUE_LIMIT:--1}
 USER_NAME=duban
 # A fixed test credential: the gateway listens on 127.0.0.1 only.
 PASSWORD=duban-test-sendsms
@@ -50,6 +55,7 @@ access-log = "$DIR/access.log"
 dlr-storage = internal
 store-type = spool
 store-location = "$DIR/spool"
+sms-outgoing-queue-limit = $QUEUE_LIMIT
 
 group = smsc
 smsc = fake
@@ -111,10 +117,7 @@ start() {
 		sleep 0.05
 	done
 	spawn "$DIR/smsbox.pid" "$DIR/smsbox.out" smsbox "$DIR/kannel.conf"
-	# Given a message and -m 0, fakesmsc sends nothing and stays connected (without one
-	# it reads messages from standard input and quits at its end).
-	spawn "$DIR/fakesmsc.pid" "$DIR/fakesmsc.out" "$FAKESMSC" -H 127.0.0.1 -r "$SMSC_PORT" \
-		-m 0 -i 100000 "1 2 text unused"
+	start_smsc
 	until answers && smsc_connected; do
 		if past "$until"; then
 			tail_log "$DIR/bearerbox.log"
@@ -125,6 +128,13 @@ start() {
 	done
 	say "ready: sendsms on 127.0.0.1:$SENDSMS_PORT ($(elapsed "$start")s)"
 	url
+}
+
+start_smsc() {
+	# Given a message and -m 0, fakesmsc sends nothing and stays connected (without one
+	# it reads messages from standard input and quits at its end).
+	spawn "$DIR/fakesmsc.pid" "$DIR/fakesmsc.out" "$FAKESMSC" -H 127.0.0.1 -r "$SMSC_PORT" \
+		-m 0 -i 100000 "1 2 text unused"
 }
 
 stop() {
@@ -151,5 +161,15 @@ start) start ;;
 stop) stop ;;
 status) status ;;
 url) url ;;
-*) die "usage: kannel.sh start|stop|status|url" ;;
+smsc-stop) stop_pid fakesmsc "$DIR/fakesmsc.pid" 5 ;;
+smsc-start)
+	start_smsc
+	until=$(deadline "$TIMEOUT")
+	until smsc_connected; do
+		past "$until" && die "fake SMSC not connected after ${TIMEOUT}s"
+		sleep 0.1
+	done
+	say "fake SMSC connected"
+	;;
+*) die "usage: kannel.sh start|stop|status|url|smsc-stop|smsc-start" ;;
 esac

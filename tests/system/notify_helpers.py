@@ -1,0 +1,154 @@
+"""What the notification tests need beside the stack: a real Kannel (bearerbox, smsbox
+and the fake SMSC, deploy/local/kannel.sh) and a real SMTP server (aiosmtpd), readers of
+what each received, and restarting notification with other settings."""
+import email
+import email.policy
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+KANNEL = os.path.join(ROOT, "deploy", "local", "kannel.sh")
+STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
+SMTP_PORT = 24025
+KANNEL_ENV = {"DUBAN_KANNEL_ADMIN_PORT": "24013", "DUBAN_KANNEL_SMSBOX_PORT": "24001",
+              "DUBAN_KANNEL_SMSC_PORT": "24002", "DUBAN_KANNEL_SENDSMS_PORT": "24014"}
+
+GOT = re.compile(r"Got message \d+: <(.*)>\s*$")
+
+
+class Kannel:
+    def __init__(self, var_dir, queue_limit=3):
+        self.env = dict(os.environ, DUBAN_VAR_DIR=var_dir,
+                        DUBAN_KANNEL_QUEUE_LIMIT=str(queue_limit), **KANNEL_ENV)
+        self.dir = os.path.join(var_dir, "kannel")
+
+    def run(self, *args):
+        out = subprocess.run([KANNEL, *args], env=self.env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    def start(self):
+        return self.run("start").strip().splitlines()[-1]
+
+    def stop(self):
+        self.run("stop")
+
+    def pid(self, box):
+        with open(os.path.join(self.dir, f"{box}.pid")) as f:
+            return int(f.read().strip())
+
+    def admin(self, command):
+        with socket.create_connection(("127.0.0.1", 24013), timeout=5) as s:
+            s.sendall(f"GET /{command}?password=duban-admin HTTP/1.0\r\n\r\n".encode())
+            return s.recv(4096).decode(errors="replace")
+
+    def received(self):
+        """Every SMS the fake SMSC got, parts joined: [(to, text)] in arrival order."""
+        path = os.path.join(self.dir, "fakesmsc.out")
+        if not os.path.exists(path):
+            return []
+        done, parts = [], {}
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = GOT.search(line)
+                if not m:
+                    continue
+                fields = m.group(1).split(" ")
+                to, kind = fields[1], fields[2]
+                udh = None
+                if kind == "udh":
+                    udh = urllib.parse.unquote_to_bytes(fields[3].replace("+", " "))
+                    kind, data = fields[4], fields[5]
+                else:
+                    data = fields[3] if len(fields) > 3 else ""
+                raw = urllib.parse.unquote_to_bytes(data.replace("+", " "))
+                text = raw.decode("utf-16-be") if kind in ("ucs-2", "data", "ucs2") \
+                    else raw.decode("latin-1")
+                if udh and len(udh) >= 6 and udh[1] == 0:
+                    ref, total, seq = udh[3], udh[4], udh[5]
+                    got = parts.setdefault((to, ref), {})
+                    got[seq] = text
+                    if len(got) == total:
+                        done.append((to, "".join(got[i] for i in sorted(got)), total))
+                        del parts[(to, ref)]
+                else:
+                    done.append((to, text, 1))
+        return done
+
+
+class Mailbox:
+    def __init__(self, var_dir):
+        self.dir = os.path.join(var_dir, "maildir")
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}",
+             "-c", "aiosmtpd.handlers.Mailbox", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        until = time.monotonic() + 20
+        while time.monotonic() < until:
+            try:
+                socket.create_connection(("127.0.0.1", SMTP_PORT), timeout=1).close()
+                return f"smtp://127.0.0.1:{SMTP_PORT}"
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("aiosmtpd did not listen")
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def messages(self):
+        out = []
+        for sub in ("new", "cur"):
+            d = os.path.join(self.dir, sub)
+            for name in sorted(os.listdir(d)):
+                with open(os.path.join(d, name), "rb") as f:
+                    out.append(email.message_from_binary_file(f, policy=email.policy.default))
+        return out
+
+
+def restart_notification(stack, **overrides):
+    """Stops notification (SIGTERM) and starts it again with the stack's environment
+    plus 'overrides' (None removes a variable); returns that environment."""
+    try:
+        stack.kill("notification", signal.SIGTERM)
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        pass
+    env = dict(stack.env)
+    for k, v in overrides.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    env["DUBAN_STACK_SERVICES"] = "notification"
+    up = subprocess.run([STACK, "up"], env=env, cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+    assert up.returncode == 0, up.stdout + up.stderr
+    return env
+
+
+def notifications(stack, case_id):
+    r = stack.get("notification", f"/v1/notifications?case_id={case_id}")
+    assert r.status_code == 200, r.text
+    return r.json()["notifications"]
+
+
+def wait_until(pred, timeout, step=0.2):
+    until = time.monotonic() + timeout
+    while True:
+        got = pred()
+        if got or time.monotonic() > until:
+            return got
+        time.sleep(step)
