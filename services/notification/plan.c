@@ -193,11 +193,19 @@ static void plan_recipient(struct plan *p, const json_t *channels, const char *r
                            const char *masked_phone, const char *masked_email)
 {
   const char *token = sealed ? dub_json_str(p->info, "reporter_sealed") : NULL;
+  /* duban.notifications is keyed by recipient; each reporter is one of a kind. */
+  json_t *kafka_key = strcmp(rid, "reporter") == 0
+                          ? json_sprintf("reporter-%s", p->ev->case_id)
+                          : json_string(rid);
   json_t *email_job = NULL;
   if(email)
     email_job = make_job(p, "email", rid, sealed ? NULL : email, token, masked_email);
+  if(email_job)
+    json_object_set(email_job, "kafka_key", kafka_key);
   if(phone && dub_json_array_has_str(channels, "sms")) {
     json_t *sms = make_job(p, "sms", rid, sealed ? NULL : phone, token, masked_phone);
+    if(sms)
+      json_object_set(sms, "kafka_key", kafka_key);
     if(sms && email_job)
       json_object_set(sms, "fallback", email_job);
     if(sms)
@@ -206,6 +214,7 @@ static void plan_recipient(struct plan *p, const json_t *channels, const char *r
   if(email_job && dub_json_array_has_str(channels, "email"))
     json_array_append(p->jobs, email_job);
   json_decref(email_job);
+  json_decref(kafka_key);
 }
 
 static enum dub_err plan_event(struct notification *n, const struct dub_config *config,
@@ -297,13 +306,7 @@ static enum dub_err plan_event(struct notification *n, const struct dub_config *
   enum dub_err rc = DUB_OK;
   json_array_foreach(p.jobs, i, o)
   {
-    const char *rid = dub_json_str(o, "recipient_id");
-    char *kafka_key = strcmp(rid, "reporter") == 0
-                          ? dub_xasprintf("reporter-%s", ev->case_id)
-                          : dub_xstrdup(rid);
-    json_object_set_new(o, "kafka_key", json_string(kafka_key));
-    notification_produce(n, kafka_key, "job", o, &acks);
-    free(kafka_key);
+    notification_produce(n, dub_json_str(o, "kafka_key"), "job", o, &acks);
   }
   if(notification_acks_wait(&acks, ACK_TIMEOUT_MS)) {
     *why = dub_xstrdup("jobs not acknowledged by duban.notifications");

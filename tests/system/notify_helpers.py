@@ -2,6 +2,10 @@
 and the fake SMSC, deploy/local/kannel.sh) and a real SMTP server (aiosmtpd), readers of
 what each received, and restarting notification with other settings."""
 import email
+import json
+import shutil
+import tempfile
+import uuid
 import email.policy
 import os
 import re
@@ -10,6 +14,10 @@ import socket
 import subprocess
 import time
 import urllib.parse
+
+import pytest
+
+from conftest import problem_event
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KANNEL = os.path.join(ROOT, "deploy", "local", "kannel.sh")
@@ -152,3 +160,60 @@ def wait_until(pred, timeout, step=0.2):
         if got or time.monotonic() > until:
             return got
         time.sleep(step)
+
+
+OFFICER_PHONES = {"O-IG05-ZHENG": "+8613800138007", "O-IG05-WANG": "+8613800138008",
+                  "O-IG05-FENG": "+8613800138009", "O-CMO-ZHAO": "+8613800138001",
+                  "O-CMO-SUN": "+8613800138003", "O-STREET07-CHEN": "+8613800138010"}
+
+
+def gateway_env(kannel_url, smtp_url, **more):
+    env = {"DUBAN_SMS_URL": kannel_url, "DUBAN_SMTP_URL": smtp_url,
+           "DUBAN_SMTP_FROM": "duban@duban.example", "DUBAN_NOTIFY_SMS_PER_HOUR": 100000,
+           "DUBAN_NOTIFY_RETRY_BASE_MS": 300, "DUBAN_NOTIFY_RETRY_MAX_MS": 3000,
+           "DUBAN_NOTIFY_MAX_ATTEMPTS": 100, "DUBAN_NOTIFY_SEND_TIMEOUT_MS": 1500,
+           "DUBAN_NOTIFY_RECONCILE_S": 20, "DUBAN_NOTIFY_QUIET_HOURS": "off"}
+    env.update(more)
+    return env
+
+
+@pytest.fixture(scope="module")
+def gateway(stack):
+    """Kannel and aiosmtpd for one test module, notification sending through them."""
+    var = tempfile.mkdtemp(prefix="duban-gateway-")
+    kannel, mailbox = Kannel(var), Mailbox(var)
+    urls = (kannel.start(), mailbox.start())
+    restart_notification(stack, **gateway_env(*urls))
+    try:
+        yield kannel, mailbox, urls
+    finally:
+        restart_notification(stack, DUBAN_SMS_URL=None, DUBAN_SMTP_URL=None)
+        kannel.stop()
+        mailbox.stop()
+        shutil.rmtree(var, ignore_errors=True)
+
+
+def new_case(stack, phone="+8613812345678", **data_over):
+    event = problem_event(f"notify-{uuid.uuid4().hex[:12]}")
+    event["data"]["reporter"]["phone"] = phone
+    event["data"].update(data_over)
+    r = stack.post_event(event)
+    assert r.status_code == 202, r.text
+    return r.json()["case_id"]
+
+
+def deadline_event(stack, type_, case_id, **data):
+    """A deadline-service event straight onto duban.cases (its schema is the contract)."""
+    event = {"specversion": "1.0", "id": f"dl-{uuid.uuid4().hex}", "source": "/duban/deadline",
+             "type": type_, "time": "2026-10-09T00:00:01+08:00",
+             "datacontenttype": "application/json", "data": dict(case_id=case_id, **data)}
+    stack.produce("duban.cases", json.dumps(event, ensure_ascii=False), key=case_id,
+                  headers=[("content-type", "application/cloudevents+json"),
+                           ("duban-type", type_)])
+    return event
+
+
+def sms_about(kannel, case_id):
+    return [m for m in kannel.received() if case_id in m[1]]
+
+

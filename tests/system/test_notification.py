@@ -5,71 +5,13 @@ hours and per-recipient digests."""
 import json
 import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import uuid
 
-import pytest
-
-from conftest import problem_event
-from notify_helpers import (ROOT, Kannel, Mailbox, notifications, restart_notification,
-                            wait_until)
-
-OFFICER_PHONES = {"O-IG05-ZHENG": "+8613800138007", "O-IG05-WANG": "+8613800138008",
-                  "O-IG05-FENG": "+8613800138009", "O-CMO-ZHAO": "+8613800138001",
-                  "O-CMO-SUN": "+8613800138003", "O-STREET07-CHEN": "+8613800138010"}
-
-
-def gateway_env(kannel_url, smtp_url, **more):
-    env = {"DUBAN_SMS_URL": kannel_url, "DUBAN_SMTP_URL": smtp_url,
-           "DUBAN_SMTP_FROM": "duban@duban.example", "DUBAN_NOTIFY_SMS_PER_HOUR": 100000,
-           "DUBAN_NOTIFY_RETRY_BASE_MS": 300, "DUBAN_NOTIFY_RETRY_MAX_MS": 3000,
-           "DUBAN_NOTIFY_MAX_ATTEMPTS": 100, "DUBAN_NOTIFY_SEND_TIMEOUT_MS": 1500,
-           "DUBAN_NOTIFY_RECONCILE_S": 20, "DUBAN_NOTIFY_QUIET_HOURS": "off"}
-    env.update(more)
-    return env
-
-
-@pytest.fixture(scope="module")
-def gateway(stack):
-    var = tempfile.mkdtemp(prefix="duban-gateway-")
-    kannel, mailbox = Kannel(var), Mailbox(var)
-    urls = (kannel.start(), mailbox.start())
-    restart_notification(stack, **gateway_env(*urls))
-    try:
-        yield kannel, mailbox, urls
-    finally:
-        restart_notification(stack, DUBAN_SMS_URL=None, DUBAN_SMTP_URL=None)
-        kannel.stop()
-        mailbox.stop()
-        shutil.rmtree(var, ignore_errors=True)
-
-
-def new_case(stack, phone="+8613812345678", **data_over):
-    event = problem_event(f"notify-{uuid.uuid4().hex[:12]}")
-    event["data"]["reporter"]["phone"] = phone
-    event["data"].update(data_over)
-    r = stack.post_event(event)
-    assert r.status_code == 202, r.text
-    return r.json()["case_id"]
-
-
-def deadline_event(stack, type_, case_id, **data):
-    """A deadline-service event straight onto duban.cases (its schema is the contract)."""
-    event = {"specversion": "1.0", "id": f"dl-{uuid.uuid4().hex}", "source": "/duban/deadline",
-             "type": type_, "time": "2026-10-09T00:00:01+08:00",
-             "datacontenttype": "application/json", "data": dict(case_id=case_id, **data)}
-    stack.produce("duban.cases", json.dumps(event, ensure_ascii=False), key=case_id,
-                  headers=[("content-type", "application/cloudevents+json"),
-                           ("duban-type", type_)])
-    return event
-
-
-def sms_about(kannel, case_id):
-    return [m for m in kannel.received() if case_id in m[1]]
-
+from notify_helpers import (OFFICER_PHONES, ROOT, deadline_event, gateway,  # noqa: F401
+                            gateway_env, new_case, notifications, restart_notification,
+                            sms_about, wait_until)
 
 def template(name):
     with open(os.path.join(ROOT, "deploy", "config", "templates", name), encoding="utf-8") as f:
