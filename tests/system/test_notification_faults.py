@@ -131,6 +131,10 @@ def test_kill_9_while_sending(stack, gateway):
     assert wait_until(lambda: sum(counts(kannel, mailbox, cases)[0].values()) >= 5, 30,
                       step=0.02)
     stack.kill("notification", signal.SIGKILL)
+    at_kill = counts(kannel, mailbox, cases)
+    arrived = sum(at_kill[0].values()) + sum(at_kill[1].values())
+    print(f"\nkilled with {arrived} of {2 * len(cases)} messages arrived")
+    assert arrived < 2 * len(cases)  # the kill came in the middle of the sending
     restart_notification(stack, **gateway_env(*urls))
     check_once(stack, kannel, mailbox, cases, "kill -9 while sending")
 
