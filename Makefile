@@ -9,7 +9,7 @@ BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
 
 .PHONY: help deps lint build build-asan unit contract system test run up down bench \
-	bench-intake \
+	bench-intake bench-notification \
 	configure configure-asan
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo 'make up / down   start the local stack in the background / stop it'
 	@echo 'make bench       build and run the HTTP benchmarks (tests/bench/http.sh)'
 	@echo 'make bench-intake  intake under load beside a hello world and kcat (tests/bench/intake.sh, about 90 s)'
+	@echo 'make bench-notification  jobs/s through the outbox and Kannel beside a raw sendsms loop (tests/bench/notification.sh)'
 
 deps:
 	deploy/local/setup.sh
@@ -75,4 +76,7 @@ bench: build
 
 bench-intake: build
 	tests/bench/intake.sh $(BUILD)
+
+bench-notification: build
+	tests/bench/notification.sh $(BUILD)
 

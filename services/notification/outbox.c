@@ -1,4 +1,5 @@
 /* outbox.c - the development provider: each message becomes one file, written once. */
+#define _GNU_SOURCE /* O_TMPFILE, syncfs */
 #include "provider.h"
 
 #include "core/alloc.h"
@@ -6,13 +7,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* syncfs(2) is Linux's; declared here to keep _GNU_SOURCE out of the build. */
-int syncfs(int fd);
 
 static enum dub_err mkdirs(const char *path)
 {
@@ -41,6 +40,19 @@ bool notification_outbox_exists(const char *dir, const char *channel, const char
   return there;
 }
 
+/* Writes all of 'content' to 'fd'. */
+static bool write_all(int fd, const char *content)
+{
+  size_t len = strlen(content), off = 0;
+  while(off < len) {
+    ssize_t w = write(fd, content + off, len - off);
+    if(w <= 0)
+      return false;
+    off += (size_t)w;
+  }
+  return true;
+}
+
 enum dub_err notification_outbox_write(const char *dir, const char *channel,
                                        const char *key, const char *ext,
                                        const char *content, bool *written)
@@ -48,41 +60,32 @@ enum dub_err notification_outbox_write(const char *dir, const char *channel,
   enum dub_err rc = DUB_OK;
   char *sub = dub_xasprintf("%s/%s", dir, channel);
   char *path = dub_xasprintf("%s/%s.%s", sub, key, ext);
-  char *tmp = dub_xasprintf("%s/.%s.tmp", sub, key);
-  int fd = -1;
+  char proc[64];
   *written = false;
-  if(access(path, F_OK) == 0)
-    goto out; /* sent before: exactly one file per key */
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  /* An unnamed file, written, then given its name: a complete file appears at once or
+   * not at all, without a temporary name to clean up; linkat() fails with EEXIST if the
+   * key was written before (or by a concurrent writer): still exactly one file. */
+  int fd = open(sub, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
   if(fd < 0 && errno == ENOENT && !mkdirs(sub))
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    fd = open(sub, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
   if(fd < 0) {
     rc = DUB_ERR_IO;
     goto out;
   }
-  size_t len = strlen(content), off = 0;
-  while(off < len) {
-    ssize_t w = write(fd, content + off, len - off);
-    if(w <= 0)
-      break;
-    off += (size_t)w;
-  }
-  if(close(fd) || off != len) {
+  if(!write_all(fd, content)) {
     rc = DUB_ERR_IO;
-    unlink(tmp);
     goto out;
   }
-  /* A complete file appears under its name at once, or not at all; link() fails if a
-   * concurrent writer got there first: still exactly one file. */
-  if(link(tmp, path) == 0)
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if(linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
     *written = true;
   else if(errno != EEXIST)
     rc = DUB_ERR_IO;
-  unlink(tmp);
 out:
   if(rc)
     dub_log_error("cannot write outbox file in %s: %s", sub, strerror(errno));
-  free(tmp);
+  if(fd >= 0)
+    close(fd);
   free(path);
   free(sub);
   return rc;

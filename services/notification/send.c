@@ -544,7 +544,8 @@ static bool is_job_record(const struct dub_kafka_msg *msg)
 /* Claims and handles 'jobs' (each a job object): new ones are held for quiet hours,
  * folded beyond the recipient's limit, or sent now (outbox jobs together); one found
  * "sending" was interrupted by a crash and becomes unknown. */
-static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs)
+static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
+                               const struct dub_kafka_msg *const *raw)
 {
   size_t n = json_array_size(jobs), i;
   json_t *job;
@@ -556,10 +557,13 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs)
   {
     char *mkey = notification_msg_key(dub_json_str(job, "tag"), dub_json_str(job, "key"));
     char *kkey = notification_case_keys_key(dub_json_str(job, "tag"));
-    char *text = dub_json_dump(job);
-    const char *argv[] = {"EVAL", claim_script, "2", mkey, kkey, now, text,
-                          dub_json_str(job, "key")};
-    dub_cache_pipeline_add(p, 8, argv, NULL);
+    /* The record's own bytes when there is one: no second serialisation. */
+    char *text = raw ? NULL : dub_json_dump(job);
+    const char *argv[] = {"EVAL", claim_script, "2", mkey, kkey, now,
+                          raw ? raw[i]->value : text, dub_json_str(job, "key")};
+    size_t lens[] = {4, strlen(claim_script), 1, strlen(mkey), strlen(kkey), strlen(now),
+                     raw ? raw[i]->value_len : strlen(text), strlen(argv[7])};
+    dub_cache_pipeline_add(p, 8, argv, lens);
     free(mkey);
     free(kkey);
     free(text);
@@ -649,6 +653,7 @@ static void on_batch(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
 {
   struct notification_sender *s = ctx;
   json_t *jobs = json_array();
+  const struct dub_kafka_msg **raw = dub_xcalloc(n ? n : 1, sizeof *raw);
   for(size_t i = 0; i < n; i++) {
     results[i] = DUB_OK;
     if(!is_job_record(&msgs[i]))
@@ -675,9 +680,11 @@ static void on_batch(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
       json_decref(job);
       continue;
     }
+    raw[json_array_size(jobs)] = &msgs[i];
     json_array_append_new(jobs, job);
   }
-  enum dub_err rc = handle_jobs(s, jobs);
+  enum dub_err rc = handle_jobs(s, jobs, raw);
+  free(raw);
   if(!rc)
     rc = notification_acks_wait(&s->acks, ACK_TIMEOUT_MS);
   atomic_store(&s->acks.failed, 0);
@@ -786,7 +793,7 @@ static void due_digest(struct notification_sender *s, const char *rid, const cha
     json_object_set(digest, "kafka_key", json_object_get(first, "kafka_key"));
     json_t *one = json_array();
     json_array_append_new(one, digest);
-    if(!handle_jobs(s, one)) {
+    if(!handle_jobs(s, one, NULL)) {
       const char *zrem[] = {"ZREM", NOTIFY_DUE_KEY, member};
       dub_cache_command(s->cache, NULL, 3, zrem, NULL);
     }
@@ -1021,7 +1028,7 @@ enum dub_err notification_sender_start(struct notification *n, char **why)
       .topic_count = 1,
       .client_id = SENDER_GROUP,
       .batch_handler = on_batch,
-      .batch_max = 500,
+      .batch_max = 2000,
       .ctx = s,
       .dlq_producer = dub_runtime_producer(n->rt),
   };
