@@ -70,21 +70,6 @@ static json_t *shown_rfc3339(const char *s)
   return shown(ms);
 }
 
-static const json_t *find_by_id(const json_t *arr, const char *id)
-{
-  size_t i;
-  json_t *v;
-  if(!id)
-    return NULL;
-  json_array_foreach(arr, i, v)
-  {
-    const char *vid = dub_json_str(v, "id");
-    if(vid && strcmp(vid, id) == 0)
-      return v;
-  }
-  return NULL;
-}
-
 /* The reporter block, opened; NULL when anonymous or unreadable. Free with
  * json_decref; never log it. */
 static json_t *reporter_open(struct notification *n, const json_t *info,
@@ -234,7 +219,7 @@ static enum dub_err plan_event(struct notification *n, const struct dub_config *
   const char *unit_id = dub_json_str(data, "unit");
   if(!unit_id)
     unit_id = dub_json_str(info, "unit");
-  const json_t *unit = find_by_id(json_object_get(config->directory, "units"), unit_id);
+  const json_t *unit = notification_find_by_id(json_object_get(config->directory, "units"), unit_id);
   const char *severity = dub_json_str(info, "severity");
   struct plan p = {.n = n, .config = config, .ev = ev, .info = info,
                    .jobs = json_array()};
@@ -380,19 +365,10 @@ static enum dub_err rebuild(struct notification *n)
   const struct dub_runtime_env *env = dub_runtime_env(n->rt);
   struct dub_kafka_reader *reader = NULL;
   char *why = NULL;
-  enum dub_err rc = dub_kafka_reader_new(env->brokers, CASES_TOPIC, 10000, &reader, &why);
   size_t seen = 0;
-  if(rc) {
-    dub_log_error("cannot read %s to rebuild: %s", CASES_TOPIC, why ? why : "");
-    free(why);
-    return DUB_ERR_UNAVAILABLE;
-  }
-  int32_t parts = dub_kafka_reader_partitions(reader);
-  int64_t *from = dub_xcalloc((size_t)parts, sizeof *from);
-  for(int32_t i = 0; i < parts; i++)
-    from[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  dub_kafka_reader_start(reader, from);
-  free(from);
+  enum dub_err rc = notification_reader_open(env->brokers, CASES_TOPIC, &reader);
+  if(rc)
+    return rc;
   dub_log_warn("case notes missing from redis: rebuilding them from %s", CASES_TOPIC);
   for(;;) {
     const struct dub_kafka_msg *msg = NULL;

@@ -121,7 +121,7 @@ bool notification_recused(const json_t *officer, const char *subject_unit,
          dub_json_array_has_str(json_object_get(officer, "conflicts"), subject_unit);
 }
 
-static const json_t *find_by_id(const json_t *arr, const char *id)
+const json_t *notification_find_by_id(const json_t *arr, const char *id)
 {
   size_t i;
   json_t *v;
@@ -174,10 +174,10 @@ json_t *notification_recipients(const json_t *route, const json_t *directory,
   const json_t *units = json_object_get(directory, "units");
   const json_t *to = json_object_get(route, "to");
   if(dub_json_array_has_str(to, NOTIFY_ROLE_OFFICER))
-    add_officer(out, find_by_id(officers, officer_id), subject_unit, recused);
+    add_officer(out, notification_find_by_id(officers, officer_id), subject_unit, recused);
   if(dub_json_array_has_str(to, NOTIFY_ROLE_UNIT_HEAD)) {
-    const json_t *unit = find_by_id(units, unit_id);
-    add_officer(out, find_by_id(officers, dub_json_str(unit, "head")), subject_unit,
+    const json_t *unit = notification_find_by_id(units, unit_id);
+    add_officer(out, notification_find_by_id(officers, dub_json_str(unit, "head")), subject_unit,
                 recused);
   }
   if(dub_json_array_has_str(to, NOTIFY_ROLE_SUPERVISORS))

@@ -49,6 +49,9 @@ json_t *notification_recipients(const json_t *route, const json_t *directory,
                                 const char *officer_id, const char *unit_id,
                                 const char *subject_unit, const json_t *recused);
 
+/* The member of array 'arr' whose "id" is 'id' (borrowed), or NULL. */
+const json_t *notification_find_by_id(const json_t *arr, const char *id);
+
 /* True when officer 'officer' (an object of directory.json) must never hear of a case
  * about 'subject_unit' or whose recused list 'recused' names it. */
 bool notification_recused(const json_t *officer, const char *subject_unit,

@@ -109,6 +109,17 @@ static char *due_member(const json_t *job)
   return dub_xasprintf("m %s %s", dub_json_str(job, "tag"), dub_json_str(job, "key"));
 }
 
+/* Runs 'p' and frees it with its replies (for writes whose answers say nothing). */
+static enum dub_err exec_free(struct dub_cache *cache, struct dub_cache_pipeline *p)
+{
+  struct dub_cache_reply **replies = NULL;
+  enum dub_err rc = dub_cache_pipeline_exec(cache, p, &replies);
+  if(!rc)
+    dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
+  dub_cache_pipeline_free(p);
+  return rc;
+}
+
 /* Puts the job in the due set at 'at' (epoch ms) and notes it in its hash. */
 static enum dub_err schedule(struct notification_sender *s, const json_t *job, int64_t at)
 {
@@ -121,11 +132,7 @@ static enum dub_err schedule(struct notification_sender *s, const json_t *job, i
   const char *zadd[] = {"ZADD", NOTIFY_DUE_KEY, at_s, member};
   dub_cache_pipeline_add(p, 4, hset, NULL);
   dub_cache_pipeline_add(p, 4, zadd, NULL);
-  struct dub_cache_reply **replies = NULL;
-  enum dub_err rc = dub_cache_pipeline_exec(s->cache, p, &replies);
-  if(!rc)
-    dub_cache_replies_free(replies, 2);
-  dub_cache_pipeline_free(p);
+  enum dub_err rc = exec_free(s->cache, p);
   free(member);
   free(mkey);
   return rc;
@@ -141,10 +148,7 @@ static void unschedule(struct notification_sender *s, const json_t *job)
   const char *hdel[] = {"HDEL", mkey, "due"};
   dub_cache_pipeline_add(p, 3, zrem, NULL);
   dub_cache_pipeline_add(p, 3, hdel, NULL);
-  struct dub_cache_reply **replies = NULL;
-  if(!dub_cache_pipeline_exec(s->cache, p, &replies))
-    dub_cache_replies_free(replies, 2);
-  dub_cache_pipeline_free(p);
+  exec_free(s->cache, p);
   free(member);
   free(mkey);
 }
@@ -421,11 +425,7 @@ static enum dub_err fold(struct notification_sender *s, const json_t *job, long 
   dub_cache_pipeline_add(p, 3, rpush, NULL);
   dub_cache_pipeline_add(p, 3, expire, NULL);
   dub_cache_pipeline_add(p, 5, zadd, NULL);
-  struct dub_cache_reply **replies = NULL;
-  enum dub_err rc = dub_cache_pipeline_exec(s->cache, p, &replies);
-  if(!rc)
-    dub_cache_replies_free(replies, 3);
-  dub_cache_pipeline_free(p);
+  enum dub_err rc = exec_free(s->cache, p);
   if(!rc) {
     json_t *extra = json_pack("{s:s, s:I}", "digest_of", rid, "bucket", (json_int_t)bucket);
     rc = notification_state_set(s->n, s->cache, job, "folded", extra, &s->acks, NULL);
@@ -906,21 +906,11 @@ static enum dub_err rebuild(struct notification_sender *s)
 {
   const struct dub_runtime_env *env = dub_runtime_env(s->n->rt);
   struct dub_kafka_reader *reader = NULL;
-  char *why = NULL;
   size_t seen = 0;
-  enum dub_err rc = dub_kafka_reader_new(env->brokers, NOTIFY_TOPIC, 10000, &reader, &why);
-  if(rc) {
-    dub_log_error("cannot read %s to rebuild: %s", NOTIFY_TOPIC, why ? why : "");
-    free(why);
-    return DUB_ERR_UNAVAILABLE;
-  }
+  enum dub_err rc = notification_reader_open(env->brokers, NOTIFY_TOPIC, &reader);
+  if(rc)
+    return rc;
   dub_log_warn("message states missing from redis: rebuilding them from %s", NOTIFY_TOPIC);
-  int32_t parts = dub_kafka_reader_partitions(reader);
-  int64_t *from = dub_xcalloc((size_t)parts, sizeof *from);
-  for(int32_t i = 0; i < parts; i++)
-    from[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  dub_kafka_reader_start(reader, from);
-  free(from);
   while(!rc && !atomic_load(&s->stop)) {
     struct dub_cache_pipeline *p = dub_cache_pipeline_new();
     const struct dub_kafka_msg *msg = NULL;
@@ -930,13 +920,10 @@ static enum dub_err rebuild(struct notification_sender *s)
       rebuild_one(s, msg, p);
       got++;
     }
-    if(dub_cache_pipeline_count(p)) {
-      struct dub_cache_reply **replies = NULL;
-      rc = dub_cache_pipeline_exec(s->cache, p, &replies);
-      if(!rc)
-        dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
-    }
-    dub_cache_pipeline_free(p);
+    if(dub_cache_pipeline_count(p))
+      rc = exec_free(s->cache, p);
+    else
+      dub_cache_pipeline_free(p);
     seen += got;
     bool done = false;
     if(!rc && !got && (rc = dub_kafka_reader_caught_up(reader, 2000, &done)) == DUB_OK &&
