@@ -157,3 +157,28 @@ def test_rate_limit_folds_the_excess_into_one_digest(stack, gateway):
         assert len(mine()) == 4
     finally:
         restart_notification(stack, **gateway_env(*urls))
+
+
+def test_closed_tells_the_reporter_unless_anonymous(stack, gateway):
+    kannel, _, _ = gateway
+    reporter = "+8613812340004"
+    named = new_case(stack, phone=reporter)
+    anonymous = new_case(stack, phone="+8613812340005",
+                         reporter={"anonymous": True, "phone": "+8613812340005"})
+    for case in (named, anonymous):
+        stack.wait_for("assignment", f"/v1/assignments/{case}")
+        event = {"specversion": "1.0", "id": f"close-{case}", "source": "/gov/unit-oa",
+                 "type": "duban.case.closed", "time": "2026-10-12T18:00:00+08:00",
+                 "data": {"case_id": case, "actor": "O-CMO-ZHAO"}}
+        stack.produce("duban.cases", json.dumps(event, ensure_ascii=False), key=case,
+                      headers=[("content-type", "application/cloudevents+json"),
+                               ("duban-type", "duban.case.closed")])
+    want = f"【督办】您反映的问题（编号{named}）已办结销号，感谢您的监督。"
+    assert wait_until(lambda: [m for m in sms_about(kannel, named) if "销号" in m[1]], 30) \
+        == [(reporter, want, 1)]
+    # The anonymous reporter's case: the officer hears of the assignment, the reporter
+    # of nothing, ever.
+    assert wait_until(lambda: sms_about(kannel, anonymous), 30)
+    time.sleep(2)
+    assert all(to != "+8613812340005" for to, _, _ in kannel.received())
+    assert "reporter" not in {n["recipient_id"] for n in notifications(stack, anonymous)}

@@ -127,7 +127,7 @@ def test_gateway_down_for_a_minute(stack, gateway):
 
 def test_kill_9_while_sending(stack, gateway):
     kannel, mailbox, urls = gateway
-    cases = warnings_for(stack, 80, "K")
+    cases = warnings_for(stack, 150, "K")
     assert wait_until(lambda: sum(counts(kannel, mailbox, cases)[0].values()) >= 5, 30,
                       step=0.02)
     stack.kill("notification", signal.SIGKILL)
