@@ -552,6 +552,19 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
   int64_t now_ms = dub_time_now_ms();
   char now[24];
   snprintf(now, sizeof now, "%lld", (long long)now_ms);
+  /* A key twice in one batch (a job planned again after a crash lands beside the first
+   * copy) is claimed once: the claim answers "new" to both copies otherwise, as the
+   * first is still queued. Keys of one recipient share a partition, so copies never
+   * meet in two consumers at once. */
+  json_t *seen = json_object();
+  json_array_foreach(jobs, i, job)
+  {
+    if(json_object_get(seen, dub_json_str(job, "key")))
+      json_object_set_new(job, "duplicate_in_batch", json_true());
+    else
+      json_object_set_new(seen, dub_json_str(job, "key"), json_true());
+  }
+  json_decref(seen);
   struct dub_cache_pipeline *p = dub_cache_pipeline_new();
   json_array_foreach(jobs, i, job)
   {
@@ -577,6 +590,8 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
   json_array_foreach(jobs, i, job)
   {
     const char *claim = replies[i]->type == DUB_CACHE_STRING ? replies[i]->str : "error";
+    if(dub_json_bool(job, "duplicate_in_batch", false))
+      continue;
     if(strcmp(claim, "new") == 0)
       json_array_append(fresh, job);
     else if(strcmp(claim, "sending") == 0)

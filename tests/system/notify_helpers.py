@@ -141,9 +141,12 @@ def restart_notification(stack, **overrides):
         else:
             env[k] = str(v)
     env["DUBAN_STACK_SERVICES"] = "notification"
+    # A notification that does not come up must not take Kafka and Redis down with it
+    # (stack.sh up stops what it started on failure): the tests after it need them.
+    env["DUBAN_KEEP_ON_FAILURE"] = "1"
     up = subprocess.run([STACK, "up"], env=env, cwd=ROOT, capture_output=True, text=True,
                         timeout=120)
-    assert up.returncode == 0, up.stdout + up.stderr
+    assert up.returncode == 0, up.stdout + up.stderr + stack.log("notification")[-4000:]
     return env
 
 
@@ -187,10 +190,12 @@ def gateway(stack):
     try:
         yield kannel, mailbox, urls
     finally:
-        restart_notification(stack, DUBAN_SMS_URL=None, DUBAN_SMTP_URL=None)
-        kannel.stop()
-        mailbox.stop()
-        shutil.rmtree(var, ignore_errors=True)
+        try:
+            restart_notification(stack, DUBAN_SMS_URL=None, DUBAN_SMTP_URL=None)
+        finally:
+            kannel.stop()
+            mailbox.stop()
+            shutil.rmtree(var, ignore_errors=True)
 
 
 def new_case(stack, phone="+8613812345678", **data_over):
@@ -211,6 +216,29 @@ def deadline_event(stack, type_, case_id, **data):
                   headers=[("content-type", "application/cloudevents+json"),
                            ("duban-type", type_)])
     return event
+
+
+def deadline_events(stack, type_, cases, **data):
+    """One deadline event per case, all written by one kcat run (fast enough that the
+    sending is still going on when a test acts on it)."""
+    lines = []
+    for case in cases:
+        event = {"specversion": "1.0", "id": f"dl-{uuid.uuid4().hex}",
+                 "source": "/duban/deadline", "type": type_,
+                 "time": "2026-10-09T00:00:01+08:00", "datacontenttype": "application/json",
+                 "data": dict(case_id=case, **data)}
+        lines.append(f"{case}\t{json.dumps(event, ensure_ascii=False)}\n")
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as f:
+        f.write("".join(lines))
+        f.flush()
+        subprocess.run(["kcat", "-P", "-b", f"127.0.0.1:{stack_kafka_port(stack)}", "-t",
+                        "duban.cases", "-K", "\t", "-H",
+                        "content-type=application/cloudevents+json", "-H",
+                        f"duban-type={type_}", "-l", f.name], check=True, timeout=60)
+
+
+def stack_kafka_port(stack):
+    return int(stack.env["DUBAN_KAFKA_PORT"])
 
 
 def sms_about(kannel, case_id):

@@ -9,9 +9,9 @@ import signal
 import time
 import uuid
 
-from notify_helpers import (OFFICER_PHONES, deadline_event, gateway,  # noqa: F401
-                            gateway_env, new_case, notifications, restart_notification,
-                            wait_until)
+from notify_helpers import (OFFICER_PHONES, deadline_event, deadline_events,  # noqa: F401
+                            gateway, gateway_env, new_case, notifications,
+                            restart_notification, wait_until)
 
 OFFICER = "O-IG05-FENG"
 # The outage of test_gateway_down_for_a_minute; shorter only to debug the test itself.
@@ -21,9 +21,8 @@ OUTAGE_S = float(os.environ.get("DUBAN_TEST_SMS_OUTAGE_S", "60"))
 def warnings_for(stack, n, prefix):
     """n warnings to OFFICER about n new case numbers (an SMS and an email each)."""
     cases = [f"DB{prefix}{uuid.uuid4().hex[:18].upper()}" for _ in range(n)]
-    for c in cases:
-        deadline_event(stack, "duban.case.warning", c, clock="resolve",
-                       due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05", officer=OFFICER)
+    deadline_events(stack, "duban.case.warning", cases, clock="resolve",
+                    due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05", officer=OFFICER)
     return cases
 
 
@@ -131,11 +130,13 @@ def test_kill_9_while_sending(stack, gateway):
     assert wait_until(lambda: sum(counts(kannel, mailbox, cases)[0].values()) >= 5, 30,
                       step=0.02)
     stack.kill("notification", signal.SIGKILL)
-    at_kill = counts(kannel, mailbox, cases)
-    arrived = sum(at_kill[0].values()) + sum(at_kill[1].values())
-    print(f"\nkilled with {arrived} of {2 * len(cases)} messages arrived")
-    assert arrived < 2 * len(cases)  # the kill came in the middle of the sending
-    restart_notification(stack, **gateway_env(*urls))
+    try:
+        at_kill = counts(kannel, mailbox, cases)
+        print(f"\nkilled with {sum(at_kill[0].values())} of {len(cases)} SMS and "
+              f"{sum(at_kill[1].values())} of {len(cases)} emails arrived")
+        assert sum(at_kill[0].values()) < len(cases)  # the kill came mid-send
+    finally:
+        restart_notification(stack, **gateway_env(*urls))
     check_once(stack, kannel, mailbox, cases, "kill -9 while sending")
 
 
@@ -212,8 +213,8 @@ def test_retries_run_out_then_dead_letter_and_email_fallback(stack, gateway):
         case = r.json()["case_id"]
         got = wait_until(lambda: [n for n in notifications(stack, case)
                                   if n["template"] == "duban.case.received.sms"
-                                  and n["status"] == "technical-failure"], 30)
-        assert got and got[0]["attempts"] == 3
+                                  and n["status"] == "technical-failure"], 90)
+        assert got and got[0]["attempts"] == 3, notifications(stack, case)
         mails = wait_until(lambda: [m for m in mailbox.messages()
                                     if m["To"] == "reporter.fallback@example.cn"], 30)
         assert len(mails) == 1 and case in mails[0].get_content()
