@@ -9,7 +9,7 @@ BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
 
 .PHONY: help deps lint build build-asan unit contract system test run up down bench \
-	bench-intake bench-deadline bench-assignment \
+	bench-intake bench-deadline bench-assignment bench-notification \
 	configure configure-asan
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo 'make bench-intake  intake under load beside a hello world and kcat (tests/bench/intake.sh, about 90 s)'
 	@echo 'make bench-deadline  1,000,000 open cases in one deadline: memory, fire lag, restart (tests/bench/deadline.py)'
 	@echo 'make bench-assignment  1000 officers, 200 rules, a backlog through one instance beside kcat (tests/bench/assignment.sh, about 60 s)'
+	@echo 'make bench-notification  jobs/s through the outbox and Kannel beside a raw sendsms loop (tests/bench/notification.sh)'
 
 deps:
 	deploy/local/setup.sh
@@ -83,4 +84,7 @@ bench-deadline: build
 
 bench-assignment: build
 	tests/bench/assignment.sh $(BUILD)
+
+bench-notification: build
+	tests/bench/notification.sh $(BUILD)
 

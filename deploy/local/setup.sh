@@ -13,6 +13,8 @@ PACKAGES=(
 	libcurl4-openssl-dev libssl-dev libcmocka-dev libpcre2-dev
 	# local stack
 	redis-server redis-tools kcat openjdk-17-jre-headless maven curl ca-certificates
+	# notification system tests: a real SMS gateway (bearerbox, smsbox, fakesmsc)
+	kannel kannel-extras
 	# tests and benchmarks
 	json-schema-test-suite wrk hyperfine python3-aiosmtpd cppcheck shellcheck
 	python3-jsonschema python3-pytest python3-requests

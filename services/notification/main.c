@@ -1,12 +1,19 @@
-/* main.c - notification: tells officers and reporters what they must know, by SMS and
- * email (the outbox folder in this version). */
+/* main.c - notification: tells officers, unit heads, supervisors, leaders and reporters
+ * what they must know, by SMS (Kannel) and email (SMTP), or into the outbox folder. */
 #include "notification.h"
 
+#include "config/config.h"
 #include "core/log.h"
 #include "core/signals.h"
 #include "runtime/runtime.h"
 
+#include <curl/curl.h>
 #include <stdlib.h>
+
+static bool ready(void *ctx, char **reason)
+{
+  return notification_sender_ready(ctx, reason);
+}
 
 int main(void)
 {
@@ -14,7 +21,8 @@ int main(void)
   struct dub_runtime_env env = {0};
   char *why = NULL;
   int code = 1;
-  const struct dub_http_route routes[] = {notification_route_list};
+  const struct dub_http_route routes[] = {notification_route_list, notification_route_dlr_get,
+                                          notification_route_dlr_post};
   const char *const topics[] = {"duban.cases"};
   const struct dub_runtime_spec spec = {
       .service = "notification",
@@ -26,21 +34,32 @@ int main(void)
       .topics = topics,
       .ntopics = 1,
       .handler = notification_on_case_event,
+      .ready = ready,
       .ctx = &n,
   };
 
   dub_signals_install();
   dub_log_setup("notification", DUB_LOG_INFO);
-  if(dub_runtime_env_load(&spec, &env, &why) || notification_open(&n, &why) ||
-     dub_runtime_open(&spec, &env, &n.rt, &why)) {
-    dub_log_fatal("cannot start: %s", why ? why : "unknown error");
-    goto out;
-  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if(dub_runtime_env_load(&spec, &env, &why) || notification_open(&n, env.port, &why) ||
+     dub_runtime_open(&spec, &env, &n.rt, &why))
+    goto fail;
+  /* Templates and routes are checked before anything is sent: an SMS template that
+   * names the title, say, stops the start. */
+  n.good = dub_runtime_config(n.rt);
+  if(notification_config_check(n.good, env.config_dir, env.schema_dir, &n.routes, &why) ||
+     notification_sender_start(&n, &why))
+    goto fail;
   code = dub_runtime_run(n.rt);
+  goto out;
+fail:
+  dub_log_fatal("cannot start: %s", why ? why : "unknown error");
 out:
   free(why);
+  notification_sender_stop(&n);
   dub_runtime_close(n.rt);
   notification_close(&n);
   dub_runtime_env_release(&env);
+  curl_global_cleanup();
   return code;
 }

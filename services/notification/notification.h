@@ -1,64 +1,144 @@
-/* notification.h - the notification service's context, shared by its files. */
+/* notification.h - the notification service's context, shared by its files.
+ *
+ * Two stages in one process. The planner (plan.c, consumer group duban-notification on
+ * duban.cases) turns each case event into jobs: one per recipient and channel, rendered,
+ * with an idempotency key, written to duban.notifications keyed by recipient id. The
+ * sender (send.c, its own thread and consumer group duban-notification-sender on
+ * duban.notifications) claims each key in Redis before it sends, sends through the
+ * provider of the channel (Kannel, SMTP or the outbox folder), and records every state
+ * in Redis and as a state record on duban.notifications. */
 #ifndef NOTIFICATION_NOTIFICATION_H
 #define NOTIFICATION_NOTIFICATION_H
 
 #include "core/err.h"
+#include "policy.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct dub_runtime;
 struct dub_kafka_msg;
 struct dub_http_route;
 struct dub_crypto_keyring;
+struct dub_config;
+struct dub_cache;
+struct notification_sender;
+
+#define NOTIFY_TOPIC "duban.notifications"
+/* Header naming what a record of duban.notifications is: "job" or "state". */
+#define NOTIFY_KIND_HEADER "duban-kind"
 
 /* Notification's own environment (the common one is the runtime's). */
 struct notification_conf {
   char *outbox_dir; /* DUBAN_OUTBOX_DIR [var/outbox] */
-  char *pii_key;   /* DUBAN_PII_KEY (required: only this service opens reporter blocks) */
-  char *sms_url;   /* DUBAN_SMS_URL: Kannel sendsms URL; unset = outbox */
-  char *smtp_url;  /* DUBAN_SMTP_URL: smtp://host:port; unset = outbox */
-  char *smtp_from; /* DUBAN_SMTP_FROM [duban@localhost] */
+  char *pii_key;    /* DUBAN_PII_KEY (required: only this service opens reporter blocks) */
+  char *sms_url;    /* DUBAN_SMS_URL: Kannel sendsms URL; unset = outbox */
+  char *smtp_url;   /* DUBAN_SMTP_URL: smtp://host:port; unset = outbox */
+  char *smtp_from;  /* DUBAN_SMTP_FROM [duban@localhost] */
+  char *dlr_url;    /* DUBAN_DLR_URL [http://127.0.0.1:<port>/v1/dlr] */
+  char *quiet;      /* DUBAN_NOTIFY_QUIET_HOURS [22:00-08:00] */
+  long sms_per_window;  /* DUBAN_NOTIFY_SMS_PER_HOUR [20] */
+  long window_s;        /* DUBAN_NOTIFY_RATE_WINDOW_S [3600] */
+  long max_attempts;    /* DUBAN_NOTIFY_MAX_ATTEMPTS [8] */
+  long max_age_s;       /* DUBAN_NOTIFY_MAX_AGE_S [86400] */
+  long retry_base_ms;   /* DUBAN_NOTIFY_RETRY_BASE_MS [1000] */
+  long retry_max_ms;    /* DUBAN_NOTIFY_RETRY_MAX_MS [300000] */
+  long send_timeout_ms; /* DUBAN_NOTIFY_SEND_TIMEOUT_MS [5000] */
+  long reconcile_s;     /* DUBAN_NOTIFY_RECONCILE_S [600] */
+  struct notification_quiet quiet_hours;
 };
 
 struct notification {
   struct dub_runtime *rt;
   struct notification_conf conf;
   struct dub_crypto_keyring *keys;
-};
-
-/* One message to one recipient over one channel. */
-struct notification_msg {
-  const char *case_id;
-  const char *cause_id;     /* id of the event that caused it */
-  const char *template;     /* "duban.case.assigned.sms" */
-  const char *channel;      /* "sms" or "email" */
-  const char *recipient_id; /* officer id, or "reporter" */
-  const char *to;           /* phone number or email address */
-  const char *subject;      /* email only */
-  const char *text;
+  struct notification_sender *sender;
+  /* Planner thread only: the last configuration whose templates and routes passed the
+   * checks, and the routes in use. */
+  struct dub_config *good;
+  struct dub_config *refused; /* the last snapshot refused, not checked again */
+  json_t *routes;
+  int64_t notes_checked_at; /* when the planner last saw its rebuild mark */
 };
 
 /* config.c */
-enum dub_err notification_open(struct notification *n, char **why);
+enum dub_err notification_open(struct notification *n, long port, char **why);
 void notification_close(struct notification *n);
+/* Checks 'config' (SMS templates against the allow-list) and loads notify.json from
+ * 'config_dir' (embedded defaults when absent), validated against
+ * 'schema_dir'/config/notify.json. On success *routes is a new reference. */
+enum dub_err notification_config_check(const struct dub_config *config,
+                                       const char *config_dir, const char *schema_dir,
+                                       json_t **routes, char **why);
 
-/* outbox.c: writes the message to the outbox folder exactly once per idempotency key
- * (case, causing event, recipient, channel). *written is false when the key was already
- * there (a redelivery). */
-enum dub_err notification_outbox_write(struct notification *n,
-                                       const struct notification_msg *msg, bool *written);
+/* job.c: the idempotency key of (case or tag, causing event, recipient, channel), hex
+ * SHA-256 in 'out'. */
+void notification_job_key(const char *case_id, const char *cause, const char *recipient,
+                          const char *channel, char out[65]);
+/* Redis keys. Every key of one case carries its case id as hash tag. Return new
+ * strings. */
+char *notification_msg_key(const char *tag, const char *key);
+char *notification_case_keys_key(const char *tag);
+char *notification_case_info_key(const char *case_id);
+#define NOTIFY_DUE_KEY "duban:notify:due"
+/* A reader of every partition of 'topic' from its beginning, for rebuilding Redis.
+ * DUB_ERR_UNAVAILABLE (logged) when Kafka does not answer. Free with
+ * dub_kafka_reader_free(). */
+struct dub_kafka_reader;
+enum dub_err notification_reader_open(const char *brokers, const char *topic,
+                                      struct dub_kafka_reader **out);
 
-/* record.c: the delivery record for GET /v1/notifications, recipient masked. */
-enum dub_err notification_record(struct notification *n,
-                                 const struct notification_msg *msg, const char *status);
-char *notification_records_key(const char *case_id);
-
-/* on_case_event.c */
+/* plan.c: the duban.cases handler. */
 enum dub_err notification_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
                                         char **why);
 
-/* get_notifications.c: GET /v1/notifications?case_id= */
+/* send.c: the sender stage. */
+enum dub_err notification_sender_start(struct notification *n, char **why);
+void notification_sender_stop(struct notification *n);
+bool notification_sender_ready(struct notification *n, char **reason);
+
+/* get_notifications.c, dlr.c */
 extern const struct dub_http_route notification_route_list;
+extern const struct dub_http_route notification_route_dlr_get;
+extern const struct dub_http_route notification_route_dlr_post;
+
+/* dlr.c: the MAC that proves a delivery-report URL was issued by this service: 64 hex
+ * digits in 'out'. */
+void notification_dlr_mac(const struct notification *n, const char *key, char out[65]);
+
+/* state.c: moves message 'key' (hash tag 'tag') to 'state' unless a delivery report
+ * already moved it further (delivered and permanent-failure are not overwritten by
+ * sent). Counts the transition in the metrics and writes a state record to
+ * duban.notifications (asynchronously: 'pending' is incremented and decremented when
+ * acknowledged; 'failed' is set when a write failed). 'job' is borrowed; 'extra'
+ * (may be NULL) holds more fields for the record (borrowed). Returns the state now
+ * stored. */
+struct notification_acks {
+  _Atomic long pending;
+  _Atomic int failed;
+};
+extern const char notification_state_script[];
+enum dub_err notification_state_set(struct notification *n, struct dub_cache *cache,
+                                    const json_t *job, const char *state,
+                                    const json_t *extra, struct notification_acks *acks,
+                                    char **stored);
+/* Counts 'state' and writes its state record, as notification_state_set() does after
+ * storing it ('attempts' < 0: not known). */
+void notification_state_note(struct notification *n, const json_t *job, const char *state,
+                             long long attempts, const json_t *extra,
+                             struct notification_acks *acks);
+/* Waits until every write counted in 'acks' was acknowledged (bounded by timeout_ms).
+ * DUB_ERR_UNAVAILABLE when one failed or the time ran out. */
+enum dub_err notification_acks_wait(struct notification_acks *acks, int timeout_ms);
+/* Writes 'value' (borrowed) to duban.notifications keyed by 'recipient' with header
+ * duban-kind: 'kind', counted in 'acks'. */
+enum dub_err notification_produce(struct notification *n, const char *recipient,
+                                  const char *kind, const json_t *value,
+                                  struct notification_acks *acks);
+/* Counts a state in duban_notifications_total. */
+void notification_count(struct notification *n, const char *channel,
+                        const char *template_name, const char *state);
 
 #endif

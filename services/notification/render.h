@@ -27,4 +27,15 @@ char *notification_mask(const char *recipient);
  * Subject header. */
 enum dub_err notification_split_email(const char *text, char **subject, char **body);
 
+/* RFC 2047 encoded words (base64, UTF-8) for a header value, split on character
+ * boundaries so that no encoded word exceeds 75 characters, folded with CRLF SP.
+ * Returns a new string. */
+char *notification_encode_header(const char *value);
+
+/* A complete RFC 5322 message: From, To, Subject (RFC 2047), Date (RFC 5322, from
+ * 'now_ms'), Message-ID <key@duban> derived from the idempotency key, MIME-Version,
+ * text/plain UTF-8 body sent 8bit with CRLF line ends. Returns a new string. */
+char *notification_email_compose(const char *from, const char *to, const char *subject,
+                                 const char *body, const char *key, long long now_ms);
+
 #endif

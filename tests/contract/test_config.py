@@ -7,7 +7,7 @@ import pytest
 
 from helpers import CONFIG, SCHEMAS, INBOUND_TYPES, INTERNAL_TYPES, load, rel, validator
 
-FILES = ["directory", "rules", "sla", "clients"]
+FILES = ["directory", "rules", "sla", "clients", "notify"]
 CALENDARS = sorted((CONFIG / "calendar").glob("*.json"))
 
 SHIPPED_SLA = {
@@ -19,7 +19,8 @@ SHIPPED_SLA = {
                  {"level": 4, "after_overdue": {"working_days": 10}}],
 }
 
-SMS_VARIABLES = {"case_id", "accept_by", "due_at", "unit_name", "level", "warn_at"}
+SMS_VARIABLES = {"case_id", "accept_by", "due_at", "unit_name", "level", "warn_at", "asked",
+                 "deadline"}
 EMAIL_VARIABLES = SMS_VARIABLES | {"title", "category", "severity", "region", "officer_name"}
 
 

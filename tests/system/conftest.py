@@ -167,6 +167,9 @@ def stack():
         "DUBAN_PII_KEY": secrets.token_hex(32),
         "DUBAN_BUILD_DIR": os.environ.get("DUBAN_BUILD_DIR", "build"),
         "DUBAN_BIND": "127.0.0.1",
+        # Quiet hours would hold non-urgent SMS whenever the suite runs at night in
+        # Shanghai; tests of quiet hours set their own window.
+        "DUBAN_NOTIFY_QUIET_HOURS": "off",
     })
     for svc in ("intake", "assignment", "deadline", "notification"):
         env[f"DUBAN_{svc.upper()}_PORT"] = str(PORTS[svc])

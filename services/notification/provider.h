@@ -1,0 +1,55 @@
+/* provider.h - where messages go: Kannel's sendsms, an SMTP server, or the outbox
+ * folder. Each send says what became of the message, so the sender can tell a refusal
+ * (retry) from a request that may have left (unknown: reconcile, do not resend). */
+#ifndef NOTIFICATION_PROVIDER_H
+#define NOTIFICATION_PROVIDER_H
+
+#include "core/err.h"
+
+#include <stdbool.h>
+
+enum notification_result {
+  NOTIFY_SENT,      /* the provider took it (Kannel 202, SMTP 250, file written) */
+  NOTIFY_TEMPORARY, /* refused or unreachable before the request left: retry */
+  NOTIFY_PERMANENT, /* the provider will never take it (bad number, 5xx SMTP reply) */
+  NOTIFY_TECHNICAL, /* our fault (credentials refused): do not retry */
+  NOTIFY_UNKNOWN,   /* the request left and no answer came: reconcile */
+};
+
+/* ---- Kannel sendsms over HTTP (libcurl, one keep-alive connection) ---- */
+struct notification_kannel;
+/* 'url' is DUBAN_SMS_URL: http://host:port/cgi-bin/sendsms?username=..&password=..
+ * [&from=..]. Returns a new object in *out; free with notification_kannel_free(). */
+enum dub_err notification_kannel_new(const char *url, long timeout_ms,
+                                     struct notification_kannel **out, char **why);
+void notification_kannel_free(struct notification_kannel *k);
+/* Sends UTF-8 'text' to 'to' as UCS-2 (coding=2), asking for delivery reports at
+ * 'dlr_url' (Kannel's %d escapes are added to it). *detail is a new string saying what
+ * the gateway answered (never the number or the text). */
+enum notification_result notification_kannel_send(struct notification_kannel *k,
+                                                  const char *to, const char *text,
+                                                  const char *dlr_url, char **detail);
+
+/* ---- SMTP (libcurl) ---- */
+struct notification_smtp;
+enum dub_err notification_smtp_new(const char *url, const char *from, long timeout_ms,
+                                   struct notification_smtp **out, char **why);
+void notification_smtp_free(struct notification_smtp *s);
+/* Sends RFC 5322 'message' to 'to'. */
+enum notification_result notification_smtp_send(struct notification_smtp *s,
+                                                const char *to, const char *message,
+                                                char **detail);
+
+/* ---- the outbox folder ---- */
+/* Writes 'content' to '<dir>/<channel>/<key>.<ext>' once: false in *written when the
+ * file was there already. Not synced: call notification_outbox_sync() before claiming
+ * the batch was sent. */
+enum dub_err notification_outbox_write(const char *dir, const char *channel,
+                                       const char *key, const char *ext,
+                                       const char *content, bool *written);
+bool notification_outbox_exists(const char *dir, const char *channel, const char *key,
+                                const char *ext);
+/* Flushes the file system of 'dir' (syncfs): every file written before is durable. */
+enum dub_err notification_outbox_sync(const char *dir);
+
+#endif

@@ -1,0 +1,134 @@
+/* state.c - message states: in Redis for queries and claims, as state records on
+ * duban.notifications for the record (and to rebuild Redis from), and in the metrics. */
+#include "notification.h"
+
+#include "cache/cache.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "json/json.h"
+#include "kafka/kafka.h"
+#include "runtime/runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A delivery report may come before the sender has noted the 202 that preceded it:
+ * "sent" never overwrites what a report said. */
+const char notification_state_script[] =
+    "local st = redis.call('HGET', KEYS[1], 'state') "
+    "if ARGV[1] == 'sent' and (st == 'delivered' or st == 'permanent-failure') then "
+    "  return {st, -1} end "
+    "if st == 'delivered' and (ARGV[1] == 'unknown' or ARGV[1] == 'sending') then "
+    "  return {st, -1} end "
+    "redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[2]) "
+    "if ARGV[1] == 'unknown' then redis.call('HSET', KEYS[1], 'was_unknown', '1') end "
+    "if ARGV[1] == 'sending' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end "
+    "return {ARGV[1], tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}";
+
+void notification_count(struct notification *n, const char *channel,
+                        const char *template_name, const char *state)
+{
+  char *labels = dub_xasprintf("channel=\"%s\",template=\"%s\",state=\"%s\"", channel,
+                               template_name, state);
+  dub_metrics_counter_add(dub_runtime_metrics(n->rt), "duban_notifications_total",
+                          "Notifications by channel, template and state reached.", labels,
+                          1);
+  free(labels);
+}
+
+static void delivered_cb(void *opaque, enum dub_err err, int32_t partition,
+                         int64_t offset)
+{
+  struct notification_acks *acks = opaque;
+  (void)partition;
+  (void)offset;
+  if(err)
+    atomic_store(&acks->failed, 1);
+  atomic_fetch_sub(&acks->pending, 1);
+}
+
+enum dub_err notification_produce(struct notification *n, const char *recipient,
+                                  const char *kind, const json_t *value,
+                                  struct notification_acks *acks)
+{
+  char *text = dub_json_dump(value);
+  const struct dub_kafka_header h = {NOTIFY_KIND_HEADER, kind, strlen(kind)};
+  atomic_fetch_add(&acks->pending, 1);
+  enum dub_err rc =
+      dub_kafka_produce(dub_runtime_producer(n->rt), NOTIFY_TOPIC, recipient,
+                        strlen(recipient), text, strlen(text), &h, 1, delivered_cb, acks);
+  if(rc) {
+    atomic_fetch_sub(&acks->pending, 1);
+    atomic_store(&acks->failed, 1);
+  }
+  free(text);
+  return rc;
+}
+
+enum dub_err notification_acks_wait(struct notification_acks *acks, int timeout_ms)
+{
+  int64_t until = dub_time_mono_ms() + timeout_ms;
+  while(atomic_load(&acks->pending) > 0 && dub_time_mono_ms() < until) {
+    struct timespec ts = {0, 500000};
+    nanosleep(&ts, NULL);
+  }
+  if(atomic_load(&acks->pending) > 0 || atomic_load(&acks->failed))
+    return DUB_ERR_UNAVAILABLE;
+  return DUB_OK;
+}
+
+void notification_state_note(struct notification *n, const json_t *job, const char *state,
+                             long long attempts, const json_t *extra,
+                             struct notification_acks *acks)
+{
+  notification_count(n, dub_json_str(job, "channel"), dub_json_str(job, "template"),
+                     state);
+  if(strcmp(state, "sending") == 0)
+    return; /* in Redis only: the outcome record follows */
+  json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "kind", "state", "key",
+                          dub_json_str(job, "key"), "tag", dub_json_str(job, "tag"),
+                          "case_id", dub_json_str(job, "case_id"), "channel",
+                          dub_json_str(job, "channel"), "state", state, "at",
+                          (json_int_t)dub_time_now_ms());
+  if(attempts >= 0)
+    json_object_set_new(rec, "attempts", json_integer(attempts));
+  if(extra)
+    json_object_update(rec, (json_t *)extra);
+  notification_produce(n, dub_json_str(job, "kafka_key"), "state", rec, acks);
+  json_decref(rec);
+}
+
+enum dub_err notification_state_set(struct notification *n, struct dub_cache *cache,
+                                    const json_t *job, const char *state,
+                                    const json_t *extra, struct notification_acks *acks,
+                                    char **stored)
+{
+  const char *tag = dub_json_str(job, "tag");
+  const char *key = dub_json_str(job, "key");
+  char now[24];
+  int64_t now_ms = dub_time_now_ms();
+  snprintf(now, sizeof now, "%lld", (long long)now_ms);
+  char *mkey = notification_msg_key(tag, key);
+  struct dub_cache_reply *r = NULL;
+  const char *argv[] = {"EVAL", notification_state_script, "1", mkey, state, now};
+  enum dub_err rc = dub_cache_command(cache, &r, 6, argv, NULL);
+  free(mkey);
+  if(rc) {
+    dub_cache_reply_free(r);
+    return rc;
+  }
+  const char *now_state = state;
+  long long attempts = -1;
+  if(r->type == DUB_CACHE_ARRAY && r->count == 2) {
+    now_state = r->elements[0]->str;
+    attempts = r->elements[1]->integer;
+  }
+  if(stored)
+    *stored = dub_xstrdup(now_state);
+  if(strcmp(now_state, state) == 0)
+    notification_state_note(n, job, state, attempts, extra, acks);
+  dub_cache_reply_free(r);
+  return DUB_OK;
+}

@@ -1,0 +1,184 @@
+"""Notification against a real SMS gateway (Kannel: bearerbox, smsbox, the fake SMSC) and
+a real SMTP server (aiosmtpd): exact Chinese text in concatenated parts, MIME email,
+delivery reports, the reporter's own acknowledgement, recusal, the SMS allow-list, quiet
+hours and per-recipient digests."""
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+from notify_helpers import (OFFICER_PHONES, ROOT, deadline_event, gateway,  # noqa: F401
+                            gateway_env, new_case, notifications, restart_notification,
+                            sms_about, wait_until)
+
+def template(name):
+    with open(os.path.join(ROOT, "deploy", "config", "templates", name), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_assignment_sms_email_receipt_and_reporter(stack, gateway):
+    kannel, mailbox, _ = gateway
+    reporter = "+8613812340001"
+    case = new_case(stack, phone=reporter)
+    officer = stack.wait_for("assignment", f"/v1/assignments/{case}").json()["officer"]
+    # DESIGN.md's example: high, reported 2026-09-29T10:00+08:00.
+    want = f"【督办】督办事项{case}请于2026-09-30 23:59前签收、2026-10-12 23:59前办结。"
+    got = wait_until(lambda: [m for m in sms_about(kannel, case) if "签收" in m[1]], 30)
+    assert got == [(OFFICER_PHONES[officer], want, 2)]  # 78 characters: two parts
+    # The reporter's acknowledgement reaches the reporter's number and nobody else.
+    ack = f"【督办】您反映的问题已受理，编号{case}，请凭编号查询办理进展。"
+    got = wait_until(lambda: [m for m in sms_about(kannel, case) if "受理" in m[1]], 30)
+    assert got == [(reporter, ack, 1)]
+    assert all(to == reporter for to, text, _ in kannel.received() if "您反映" in text
+               and case in text)
+
+    mails = wait_until(lambda: [m for m in mailbox.messages() if case in m["Subject"]], 30)
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail["Subject"] == f"【督办】督办事项 {case} 已交办，请及时签收"
+    assert mail["To"] == "feng.xue@duban.example" if officer == "O-IG05-FENG" \
+        else mail["To"] == "zheng.guoqiang@duban.example"
+    assert mail["Date"] is not None and mail["Message-ID"].endswith("@duban>")
+    body = template("duban.case.assigned.email.txt").split("\n\n", 1)[1]
+    for k, v in {"case_id": case, "unit_name": "市纪委监委派驻第五纪检监察组",
+                 "title": "某街道便民服务窗口推诿扯皮", "accept_by": "2026-09-30 23:59",
+                 "due_at": "2026-10-12 23:59"}.items():
+        body = body.replace("{{" + k + "}}", v)
+    assert mail.get_content().replace("\r\n", "\n") == body
+
+    # Kannel's delivery report moves the SMS to delivered; the answer masks numbers.
+    def states():
+        return {(n["recipient_id"], n["channel"]): n for n in notifications(stack, case)}
+    s = wait_until(lambda: states().get((officer, "sms"), {}).get("status") == "delivered"
+                   and states(), 30)
+    assert s, states()
+    assert s[(officer, "sms")]["parts"] == 2 and s[(officer, "sms")]["chars"] == 78
+    assert s[(officer, "email")]["status"] == "sent"
+    assert s[("reporter", "sms")]["recipient"] == "+86138****0001"
+    assert reporter not in json.dumps(list(s.values()))
+    metrics = stack.get("notification", "/metrics", token=None).text
+    assert 'duban_notifications_total{channel="sms",template="duban.case.assigned.sms",' \
+           'state="delivered"}' in metrics
+    assert 'duban_notification_provider_seconds_count{provider="kannel"}' in metrics
+
+
+def test_recused_officers_are_never_told(stack, gateway):
+    kannel, _, _ = gateway
+    case = new_case(stack, phone="+8613812340002")
+    stack.wait_for("assignment", f"/v1/assignments/{case}")
+    wait_until(lambda: sms_about(kannel, case), 30)
+    # O-IG05-WANG declared a conflict with U-STREET-07: an event naming him tells him
+    # nothing; the level-4 escalation tells the unit head, supervisors and leaders.
+    deadline_event(stack, "duban.case.warning", case, clock="resolve",
+                   due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05", officer="O-IG05-WANG")
+    deadline_event(stack, "duban.case.escalated", case, level=4,
+                   due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05", officer="O-IG05-WANG")
+    heads = {OFFICER_PHONES[o] for o in ("O-IG05-ZHENG", "O-CMO-ZHAO", "O-CMO-SUN")}
+    got = wait_until(lambda: heads <= {to for to, t, _ in sms_about(kannel, case)
+                                       if "4级督办" in t}, 30)
+    assert got, sms_about(kannel, case)
+    time.sleep(1)
+    assert not [m for m in sms_about(kannel, case) if m[0] == OFFICER_PHONES["O-IG05-WANG"]]
+    told = {n["recipient_id"] for n in notifications(stack, case)}
+    assert "O-IG05-WANG" not in told and {"O-IG05-ZHENG", "O-CMO-ZHAO", "O-CMO-SUN"} <= told
+
+
+def test_sms_template_using_the_title_is_refused_at_load(stack, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(stack.config_dir, config)
+    (config / "templates" / "duban.case.assigned.sms.txt").write_text(
+        "【督办】{{title}}请于{{accept_by}}前签收", encoding="utf-8")
+    binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "notification",
+                          "duban-notification")
+    env = dict(stack.env, DUBAN_CONFIG_DIR=str(config), DUBAN_NOTIFICATION_PORT="24099")
+    out = subprocess.run([binary], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode != 0
+    assert "templates/duban.case.assigned.sms.txt: {{title}} is not allowed in an SMS" \
+        in out.stderr
+
+
+def test_quiet_hours_hold_non_urgent_sms_until_the_window_ends(stack, gateway):
+    kannel, mailbox, urls = gateway
+    # A quiet window from an hour ago to 12 s from now, in Asia/Shanghai.
+    now = time.time() + 8 * 3600
+    start, end = time.gmtime(now - 3600), time.gmtime(now + 12)
+    window = f"{time.strftime('%H:%M:%S', start)}-{time.strftime('%H:%M:%S', end)}"
+    restart_notification(stack, **gateway_env(*urls, DUBAN_NOTIFY_QUIET_HOURS=window))
+    try:
+        case = new_case(stack, phone="+8613812340003")
+        stack.wait_for("assignment", f"/v1/assignments/{case}")
+        deadline_event(stack, "duban.case.escalated", case, level=3,
+                       due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05")
+        t0 = time.monotonic()
+        # Level 3 goes through at once; the assignment SMS and the acknowledgement wait.
+        assert wait_until(lambda: [m for m in sms_about(kannel, case) if "3级督办" in m[1]], 10)
+        assert not [m for m in sms_about(kannel, case) if "3级督办" not in m[1]]
+        assert wait_until(lambda: [m for m in mailbox.messages() if case in m["Subject"]], 10)
+        held = [n for n in notifications(stack, case) if n["status"] == "queued"]
+        assert {n["template"] for n in held} == {"duban.case.assigned.sms",
+                                                "duban.case.received.sms"}
+        got = wait_until(lambda: len([m for m in sms_about(kannel, case)
+                                      if "3级督办" not in m[1]]) == 2, 30)
+        assert got and time.monotonic() - t0 > 5
+    finally:
+        restart_notification(stack, **gateway_env(*urls))
+
+
+def test_rate_limit_folds_the_excess_into_one_digest(stack, gateway):
+    kannel, _, urls = gateway
+    window = 30
+    restart_notification(stack, **gateway_env(*urls, DUBAN_NOTIFY_SMS_PER_HOUR=3,
+                                              DUBAN_NOTIFY_RATE_WINDOW_S=window))
+    try:
+        # Start early in a window so that all six land in it.
+        wait_until(lambda: time.time() % window < 5, window + 1)
+        cases = [f"DBRATE{uuid.uuid4().hex[:20].upper()}" for _ in range(6)]
+        for c in cases:
+            deadline_event(stack, "duban.case.warning", c, clock="resolve",
+                           due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05",
+                           officer="O-IG05-FENG")
+        phone = OFFICER_PHONES["O-IG05-FENG"]
+
+        def mine():
+            return [t for to, t, _ in kannel.received() if to == phone and
+                    (any(c in t for c in cases) or "另有" in t)]
+        wait_until(lambda: len(mine()) >= 3, 20)
+        time.sleep(1)
+        singles = [t for t in mine() if "另有" not in t]
+        assert len(singles) == 3
+        digest = wait_until(lambda: [t for t in mine() if "另有" in t], window + 10)
+        assert len(digest) == 1 and "另有3条督办提醒" in digest[0]
+        folded = [n for c in cases for n in notifications(stack, c) if n["status"] == "folded"]
+        assert len(folded) == 3
+        time.sleep(2)
+        assert len(mine()) == 4
+    finally:
+        restart_notification(stack, **gateway_env(*urls))
+
+
+def test_closed_tells_the_reporter_unless_anonymous(stack, gateway):
+    kannel, _, _ = gateway
+    reporter = "+8613812340004"
+    named = new_case(stack, phone=reporter)
+    anonymous = new_case(stack, phone="+8613812340005",
+                         reporter={"anonymous": True, "phone": "+8613812340005"})
+    for case in (named, anonymous):
+        stack.wait_for("assignment", f"/v1/assignments/{case}")
+        event = {"specversion": "1.0", "id": f"close-{case}", "source": "/gov/unit-oa",
+                 "type": "duban.case.closed", "time": "2026-10-12T18:00:00+08:00",
+                 "data": {"case_id": case, "actor": "O-CMO-ZHAO"}}
+        stack.produce("duban.cases", json.dumps(event, ensure_ascii=False), key=case,
+                      headers=[("content-type", "application/cloudevents+json"),
+                               ("duban-type", "duban.case.closed")])
+    want = f"【督办】您反映的问题（编号{named}）已办结销号，感谢您的监督。"
+    assert wait_until(lambda: [m for m in sms_about(kannel, named) if "销号" in m[1]], 30) \
+        == [(reporter, want, 1)]
+    # The anonymous reporter's case: the officer hears of the assignment, the reporter
+    # of nothing, ever.
+    assert wait_until(lambda: sms_about(kannel, anonymous), 30)
+    time.sleep(2)
+    assert all(to != "+8613812340005" for to, _, _ in kannel.received())
+    assert "reporter" not in {n["recipient_id"] for n in notifications(stack, anonymous)}
