@@ -6,7 +6,8 @@ killed with SIGKILL and a new one added. Then, counted on what the services wrot
   (a redelivered record must repeat the same decision);
 - every due timer fired once: the cases' accept deadline falls during the run (deadline's
   clock is moved with DUBAN_DEADLINE_CLOCK_OFFSET_MS, as tests/system/test_deadline.py
-  does), and each case has exactly one accept-overdue record;
+  does), after deadline's kill and addition, and each case has exactly one
+  accept-overdue record, some fired by the instance added;
 - no notification sent twice: in the notification instances' shared outbox no two
   messages go to the same recipient about the same case with the same template, and
   every case's (non-anonymous) reporter got at least one.
@@ -19,6 +20,7 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import uuid
 
@@ -30,7 +32,7 @@ from test_deadline import SHANGHAI, previous_working, records, shanghai
 
 CASES = 10_000
 BATCH = 500
-LEAD_S = 30  # deadline's clock starts this long before the cases' accept deadline
+LEAD_S = 35  # deadline's clock starts this long before the cases' accept deadline
 SCALED = ("assignment", "deadline", "notification")
 FIRST_PORT = 15152  # instance ports: 15152-15163
 
@@ -156,6 +158,8 @@ def instances(stack):
     run = Instances(stack, {"DUBAN_OUTBOX_DIR": outbox,
                             "DUBAN_DEADLINE_CLOCK_OFFSET_MS": str(offset_ms)})
     run.reported = shanghai(w1, 10, 0, 0).isoformat()
+    run.moment = moment
+    run.moment_monotonic = time.monotonic() + LEAD_S
     run.outbox = outbox
     try:
         yield run
@@ -184,18 +188,43 @@ def post_cases(stack, prefix, start, end, reported):
     return ids
 
 
-def progress(stack, run, since_ms, wanted):
-    """How far each service is: assigned cases and fired accept timers (on duban.cases),
-    messages in the outbox."""
+def progress(stack, run, since_ms, wanted=None):
+    """How far each service is: assigned cases and fired accept timers (on duban.cases,
+    of the 'wanted' cases or of every case), messages in the outbox."""
     assigned, fired = set(), set()
     for key, event in records(stack, since_ms=since_ms):
-        if key in wanted:
+        if wanted is None or key in wanted:
             if event["type"] == "duban.case.assigned":
                 assigned.add(key)
             elif ".overdue.accept." in event["id"]:
                 fired.add(key)
     files = sum(len(f) for _, _, f in os.walk(run.outbox))
     return {"assignment": len(assigned), "deadline": len(fired), "notification": files}
+
+
+# Cases whose earliest timer is at ARGV[1], over the timer sets of every partition, in
+# one round trip (deadline keeps one sorted set per partition of duban.cases).
+DUE = ("local n = 0 for _, k in ipairs(redis.call('KEYS', 'duban:deadline:timers:*')) do "
+       "n = n + redis.call('ZCOUNT', k, ARGV[1], ARGV[1]) end return n")
+
+
+def loaded_timers(stack, moment):
+    return int(stack.redis("EVAL", DUE, "0", str(int(moment.timestamp() * 1000))))
+
+
+class Watcher(threading.Thread):
+    """progress() over and over in the background (reading the topic takes a while),
+    so that the test's loop can look at deadline's timers every few milliseconds."""
+
+    def __init__(self, stack, run, since_ms):
+        super().__init__(daemon=True)
+        self.args = (stack, run, since_ms)
+        self.latest = {}
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.latest = progress(*self.args)
 
 
 def test_three_instances_each_one_killed_one_added(stack, instances):
@@ -209,29 +238,44 @@ def test_three_instances_each_one_killed_one_added(stack, instances):
 
     prefix = f"scale-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    case_ids = post_cases(stack, prefix, 0, CASES, run.reported)
-    posted_s = time.monotonic() - started
-    assert len(set(case_ids)) == CASES
-    wanted = set(case_ids)
+    posted = {}
+
+    def poster():
+        try:
+            posted["ids"] = post_cases(stack, prefix, 0, CASES, run.reported)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            posted["error"] = e
+        posted["s"] = time.monotonic() - started
+
+    posting = threading.Thread(target=poster)
+    posting.start()
 
     # Midway through each service's share of the work, one of its instances dies
-    # without a word (SIGKILL) and a new one joins. Deadline's half is read from its
-    # metric, polled fast, because its timers fall due within a second or two.
+    # without a word (SIGKILL) and a new one joins: assignment and notification when
+    # half the cases are through them, deadline when half the timers are loaded, before
+    # they fall due, so that the instance added must fire those of the partitions it
+    # takes over.
     at_kill = {}
     until = time.monotonic() + 150
+    watcher = Watcher(stack, run, since_ms)
+    watcher.start()
     while len(at_kill) < len(SCALED):
         assert time.monotonic() < until, f"never halfway: {at_kill}"
-        fired = sum(run.metric(n, "duban_deadline_timers_fired_total") or 0
-                    for n in run.procs if n.startswith("deadline-"))
-        done = {"deadline": fired}
-        if len(at_kill) < len(SCALED) - ("deadline" not in at_kill):
-            done = {**progress(stack, run, since_ms, wanted), **done}
+        assert "error" not in posted, posted.get("error")
+        done = {**watcher.latest, "deadline": loaded_timers(stack, run.moment)}
         for svc, count in done.items():
             if svc not in at_kill and count >= CASES // 2:
                 run.kill9(f"{svc}-1")
                 run.add(svc, 4)
                 at_kill[svc] = (count, time.monotonic() - started)
-        time.sleep(0.05)
+        time.sleep(0.02)
+    watcher.stopping.set()
+    posting.join(timeout=300)
+    if "error" in posted:
+        raise posted["error"]
+    case_ids, posted_s = posted["ids"], posted["s"]
+    assert len(set(case_ids)) == CASES
+    wanted = set(case_ids)
 
     done_at = {}
     until = time.monotonic() + 150
@@ -265,12 +309,16 @@ def test_three_instances_each_one_killed_one_added(stack, instances):
         work[name] = run.metric(name, *family[name.rsplit("-", 1)[0]])
     after = {name: run.partitions(name) for name in run.procs}
     rss = {name: run.peak_rss_mb(name) for name in run.procs}
+    with open(f"/proc/{stack.pid('intake')}/status") as f:
+        intake_rss = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
     stopped = run.stop_all()
 
     decisions = {k: {(e["id"], e["data"].get("unit"), e["data"].get("officer")) for e in v}
                  for k, v in assigned.items()}
     redelivered = sum(len(v) - 1 for v in assigned.values())
-    print(f"\nscale-out: {CASES} cases posted in {posted_s:.1f} s ({CASES / posted_s:.0f}/s)")
+    print(f"\nscale-out: {CASES} cases posted in {posted_s:.1f} s ({CASES / posted_s:.0f}/s), "
+          f"intake peak RSS {intake_rss:.0f} MB; the timers fell due at "
+          f"{run.moment_monotonic - started:.1f} s")
     print("  killed -9 and replaced at: " + ", ".join(
         f"{svc}-1 after {n:.0f} done, {t:.1f} s" for svc, (n, t) in at_kill.items()))
     print("  all done at: " + ", ".join(f"{k} {v:.1f} s" for k, v in done_at.items()))
@@ -289,7 +337,10 @@ def test_three_instances_each_one_killed_one_added(stack, instances):
     assert len(assigned) == CASES, f"{CASES - len(assigned)} cases never assigned"
     assert all(len(d) == 1 for d in decisions.values()), \
         "a case got two different assignments"
+    assert at_kill["deadline"][1] < run.moment_monotonic - started, \
+        "deadline's instance was killed after the timers fell due: raise LEAD_S"
     assert len(fired) == CASES, f"{CASES - len(fired)} timers never fired"
+    assert work["deadline-4"] > 0, "the deadline instance added fired no timer"
     assert set(fired.values()) == {1}, "some timer fired twice"
     assert len(notified) == CASES, f"{CASES - len(notified)} cases without a notification"
     assert set(per_message.values()) == {1}, [m for m, n in per_message.items() if n > 1][:5]
