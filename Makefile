@@ -8,7 +8,7 @@ BUILD := build
 BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
 
-.PHONY: help deps lint build build-asan unit contract system test run up down bench \
+.PHONY: help deps lint build build-asan unit contract deploy-check system test run up down bench \
 	bench-intake bench-deadline bench-assignment bench-notification \
 	configure configure-asan
 
@@ -16,9 +16,10 @@ help:
 	@echo 'make deps        install missing packages and the Kafka jars (deploy/local/setup.sh)'
 	@echo 'make build       configure once and build into $(BUILD)/'
 	@echo 'make build-asan  the same with ASan and UBSan into $(BUILD_ASAN)/'
-	@echo 'make lint        cppcheck on libs/ and services/, shellcheck on the scripts'
+	@echo 'make lint        cppcheck on libs/ and services/, shellcheck on the scripts, yamllint'
 	@echo 'make unit        unit tests in both builds (ctest -L unit)'
 	@echo 'make contract    schema and configuration contract tests (tests/contract)'
+	@echo 'make deploy-check  Dockerfile, docker-compose.yml and deploy/k8s checked without an engine (tests/deploy)'
 	@echo 'make system      system tests against a real local stack, normal and ASan builds'
 	@echo 'make test        deps, both builds, unit, contract and system tests'
 	@echo 'make run         build and run the local stack in the foreground; Ctrl-C stops it'
@@ -51,6 +52,17 @@ unit: build build-asan
 contract: deps
 	$(PYTHON) -m pytest -q tests/contract
 
+# The container image, docker-compose.yml and deploy/k8s, checked without a Docker
+# engine or a cluster: docker-compose parses the compose file, kubectl renders each
+# overlay, tests/deploy reads what they produce (and builds the image's binaries).
+deploy-check: deps
+	DUBAN_PII_KEY=required-but-not-checked docker-compose -f docker-compose.yml config -q
+	for overlay in deploy/k8s/overlays/*/; do \
+		if command -v kubectl >/dev/null; then kubectl kustomize "$$overlay"; \
+		else kustomize build "$$overlay"; fi >/dev/null; \
+	done
+	$(PYTHON) -m pytest -q tests/deploy
+
 # The system tests start their own Kafka, Redis and services, once with each build.
 system: build build-asan
 	DUBAN_BUILD_DIR=$(BUILD) $(PYTHON) -m pytest -q tests/system
@@ -60,9 +72,11 @@ system: build build-asan
 lint: deps
 	cppcheck --quiet --enable=warning,portability,performance --std=c11 --inline-suppr \
 		-I libs --suppress=missingIncludeSystem --error-exitcode=1 -j2 libs services
-	shellcheck deploy/local/*.sh .ci/run tests/bench/*.sh
+	shellcheck deploy/local/*.sh deploy/docker/*.sh deploy/docker/duban-healthcheck .ci/run \
+		tests/bench/*.sh
+	yamllint -s .yamllint docker-compose.yml deploy
 
-test: deps lint build build-asan unit contract system
+test: deps lint build build-asan unit contract deploy-check system
 
 run: build
 	$(STACK) run

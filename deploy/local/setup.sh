@@ -18,6 +18,9 @@ PACKAGES=(
 	# tests and benchmarks
 	json-schema-test-suite wrk hyperfine python3-aiosmtpd cppcheck shellcheck
 	python3-jsonschema python3-pytest python3-requests
+	# deployment checks (make deploy-check): the compose file, the proxy's
+	# configuration, YAML style, the image's binaries
+	docker-compose haproxy yamllint python3-yaml file
 )
 
 # mvn_quiet ARGS...: runs Maven in batch mode; shows its output only if it fails.
@@ -72,6 +75,19 @@ if ((${#jars[@]} == 0 || ${#tools[@]} == 0)); then
 		die "kafka: maven ran but kafka_2.13 or kafka-tools is missing in $KAFKA_LIB"
 else
 	say "kafka: jars present (${jars[0]##*/}, ${tools[0]##*/})"
+fi
+
+# make deploy-check renders deploy/k8s with `kubectl kustomize`. Debian bookworm has no
+# kubectl recent enough (kubernetes-client 1.20 predates the kustomize these overlays
+# use); without one, the standalone kustomize is built from its Go module.
+if command -v kubectl >/dev/null || command -v kustomize >/dev/null; then
+	say "kustomize: $(command -v kubectl || command -v kustomize)"
+elif command -v go >/dev/null; then
+	say "kustomize: no kubectl; installing sigs.k8s.io/kustomize/kustomize/v5 with go"
+	GOBIN=/usr/local/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 ||
+		die "kustomize: go install failed"
+else
+	die "kustomize: neither kubectl nor go is installed; install kubectl (1.27 or later)"
 fi
 
 say "done in $(elapsed "$start")s"

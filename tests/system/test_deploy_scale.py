@@ -1,0 +1,354 @@
+"""Scaling out by adding replicas, over real Kafka and Redis: three instances each of
+assignment, deadline and notification in their consumer groups (the stack's own are
+stopped for the test), 10,000 cases posted to intake, and midway one instance of each
+killed with SIGKILL and a new one added. Then, counted on what the services wrote:
+- every case assigned once: one duban.case.assigned event id per case on duban.cases
+  (a redelivered record must repeat the same decision);
+- every due timer fired once: the cases' accept deadline falls during the run (deadline's
+  clock is moved with DUBAN_DEADLINE_CLOCK_OFFSET_MS, as tests/system/test_deadline.py
+  does), after deadline's kill and addition, and each case has exactly one
+  accept-overdue record, some fired by the instance added;
+- no notification sent twice: in the notification instances' shared outbox no two
+  messages go to the same recipient about the same case with the same template, and
+  every case's (non-anonymous) reporter got at least one.
+The figures are printed (pytest -s shows them)."""
+import collections
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import problem_event
+from test_deadline import SHANGHAI, previous_working, records, shanghai
+
+CASES = 10_000
+BATCH = 500
+LEAD_S = 35  # deadline's clock starts this long before the cases' accept deadline
+SCALED = ("assignment", "deadline", "notification")
+FIRST_PORT = 15152  # instance ports: 15152-15163
+
+
+class Instances:
+    """The test's own service processes, by name (e.g. "deadline-2")."""
+
+    def __init__(self, stack, extra_env):
+        self.stack = stack
+        self.extra_env = extra_env
+        self.procs = {}
+        self.ports = {}
+        self.next_port = FIRST_PORT
+        self.killed = []
+
+    def add(self, service, n):
+        name = f"{service}-{n}"
+        port = self.next_port
+        self.next_port += 1
+        self.procs[name] = self.stack.spawn(service, name, port, **self.extra_env)
+        self.ports[name] = port
+        return name
+
+    def kill9(self, name):
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        self.killed.append(name)
+
+    def wait_ready(self, names, timeout=90):
+        until = time.monotonic() + timeout
+        for name in names:
+            while True:
+                assert self.procs[name].poll() is None, f"{name} exited"
+                try:
+                    r = requests.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2)
+                    if r.status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < until, f"{name} not ready after {timeout}s"
+                time.sleep(0.2)
+
+    def metric(self, name, family, where=""):
+        try:
+            text = requests.get(f"http://127.0.0.1:{self.ports[name]}/metrics", timeout=5).text
+        except requests.RequestException:
+            return None
+        return sum(float(v) for v in re.findall(
+            rf"^{family}(?:\{{[^}}]*{where}[^}}]*\}})? (\S+)$", text, re.M))
+
+    def partitions(self, name):
+        """The partitions the instance was given at its last rebalance."""
+        with open(os.path.join(self.stack.var_dir, "log", f"{name}.log"), encoding="utf-8",
+                  errors="replace") as f:
+            found = re.findall(r"kafka partitions assigned: ([^\"]*)", f.read())
+        return found[-1].split() if found and found[-1] != "(none)" else []
+
+    def peak_rss_mb(self, name):
+        try:
+            with open(f"/proc/{self.procs[name].pid}/status") as f:
+                return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
+        except (OSError, AttributeError):
+            return None
+
+    def stop_all(self):
+        """SIGTERM to all, as an orchestrator does; returns {name: (exit code, seconds)}."""
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        stopped = {}
+        started = time.monotonic()
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, started + 15 - time.monotonic()))
+                stopped[name] = (proc.returncode, time.monotonic() - started)
+            except Exception:  # noqa: BLE001 - still running: the assertion says so
+                proc.kill()
+                proc.wait(timeout=10)
+                stopped[name] = (None, time.monotonic() - started)
+        self.procs = {}
+        return stopped
+
+
+def outbox_messages(outbox):
+    """(case id, channel, recipient, template or subject) of every message in the
+    outbox, from the files themselves: SMS as JSON, email as RFC 5322 text."""
+    found = []
+    for top, _, files in os.walk(outbox):
+        for name in files:
+            if name.startswith("."):
+                continue
+            # newline="": an email's CRLF line ends are part of what is checked.
+            with open(os.path.join(top, name), encoding="utf-8", errors="replace",
+                      newline="") as f:
+                text = f.read()
+            if name.endswith(".json"):
+                doc = json.loads(text)
+                found.append((doc["case_id"], "sms", doc["to"], doc["template"]))
+            else:
+                head, _, body = text.partition("\r\n\r\n")
+                headers = dict(line.split(": ", 1) for line in head.split("\r\n")
+                               if ": " in line)
+                cases = set(re.findall(r"DB[0-9A-Z]{26}", body))
+                assert cases and headers.get("To") and headers.get("Subject"), name
+                found += [(c, "email", headers["To"], headers["Subject"]) for c in cases]
+    return found
+
+
+@pytest.fixture
+def instances(stack):
+    """Stops the stack's assignment, deadline and notification; afterwards stops the
+    test's instances and starts the stack's again, deadline on the real clock."""
+    for svc in SCALED:
+        stack.kill(svc, signal.SIGTERM)
+    outbox = tempfile.mkdtemp(prefix="duban-scale-outbox-", dir=os.environ.get("TMPDIR"))
+    today = datetime.datetime.now(SHANGHAI).date()
+    w2 = previous_working(today)
+    w1 = previous_working(w2)
+    moment = shanghai(w2, 23, 59, 59)  # accept deadline of a case reported on w1
+    offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
+    # One outbox for all notification instances, as the compose file's volume is; the
+    # moved clock for every deadline instance (the others ignore the variable).
+    run = Instances(stack, {"DUBAN_OUTBOX_DIR": outbox,
+                            "DUBAN_DEADLINE_CLOCK_OFFSET_MS": str(offset_ms)})
+    run.reported = shanghai(w1, 10, 0, 0).isoformat()
+    run.moment = moment
+    run.moment_monotonic = time.monotonic() + LEAD_S
+    run.outbox = outbox
+    try:
+        yield run
+    finally:
+        for proc in run.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        stack.start_missing(DUBAN_DEADLINE_CLOCK_OFFSET_MS="0")
+        shutil.rmtree(outbox, ignore_errors=True)
+
+
+def post_cases(stack, prefix, start, end, reported):
+    ids = []
+    for first in range(start, end, BATCH):
+        batch = []
+        for i in range(first, min(end, first + BATCH)):
+            e = problem_event(f"{prefix}-{i}", time=reported)
+            batch.append(e)
+        r = stack.post_event(json.dumps(batch),
+                             content_type="application/cloudevents-batch+json")
+        assert r.status_code == 207, r.text
+        results = r.json()["results"]
+        assert all(x["status"] == "accepted" for x in results), results[:3]
+        ids += [x["case_id"] for x in results]
+    return ids
+
+
+def progress(stack, run, since_ms, wanted=None):
+    """How far each service is: assigned cases and fired accept timers (on duban.cases,
+    of the 'wanted' cases or of every case), messages in the outbox."""
+    assigned, fired = set(), set()
+    for key, event in records(stack, since_ms=since_ms):
+        if wanted is None or key in wanted:
+            if event["type"] == "duban.case.assigned":
+                assigned.add(key)
+            elif ".overdue.accept." in event["id"]:
+                fired.add(key)
+    files = sum(len(f) for _, _, f in os.walk(run.outbox))
+    return {"assignment": len(assigned), "deadline": len(fired), "notification": files}
+
+
+# Cases whose earliest timer is at ARGV[1], over the timer sets of every partition, in
+# one round trip (deadline keeps one sorted set per partition of duban.cases).
+DUE = ("local n = 0 for _, k in ipairs(redis.call('KEYS', 'duban:deadline:timers:*')) do "
+       "n = n + redis.call('ZCOUNT', k, ARGV[1], ARGV[1]) end return n")
+
+
+def loaded_timers(stack, moment):
+    return int(stack.redis("EVAL", DUE, "0", str(int(moment.timestamp() * 1000))))
+
+
+class Watcher(threading.Thread):
+    """progress() over and over in the background (reading the topic takes a while),
+    so that the test's loop can look at deadline's timers every few milliseconds."""
+
+    def __init__(self, stack, run, since_ms):
+        super().__init__(daemon=True)
+        self.args = (stack, run, since_ms)
+        self.latest = {}
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.latest = progress(*self.args)
+
+
+def test_three_instances_each_one_killed_one_added(stack, instances):
+    run = instances
+    since_ms = int(time.time() * 1000) - 1000
+    for svc in SCALED:
+        for n in (1, 2, 3):
+            run.add(svc, n)
+    run.wait_ready(list(run.procs))
+    before = {name: run.partitions(name) for name in run.procs}
+
+    prefix = f"scale-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    posted = {}
+
+    def poster():
+        try:
+            posted["ids"] = post_cases(stack, prefix, 0, CASES, run.reported)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            posted["error"] = e
+        posted["s"] = time.monotonic() - started
+
+    posting = threading.Thread(target=poster)
+    posting.start()
+
+    # Midway through each service's share of the work, one of its instances dies
+    # without a word (SIGKILL) and a new one joins: assignment and notification when
+    # half the cases are through them, deadline when half the timers are loaded, before
+    # they fall due, so that the instance added must fire those of the partitions it
+    # takes over.
+    at_kill = {}
+    until = time.monotonic() + 150
+    watcher = Watcher(stack, run, since_ms)
+    watcher.start()
+    while len(at_kill) < len(SCALED):
+        assert time.monotonic() < until, f"never halfway: {at_kill}"
+        assert "error" not in posted, posted.get("error")
+        done = {**watcher.latest, "deadline": loaded_timers(stack, run.moment)}
+        for svc, count in done.items():
+            if svc not in at_kill and count >= CASES // 2:
+                run.kill9(f"{svc}-1")
+                run.add(svc, 4)
+                at_kill[svc] = (count, time.monotonic() - started)
+        time.sleep(0.02)
+    watcher.stopping.set()
+    posting.join(timeout=300)
+    if "error" in posted:
+        raise posted["error"]
+    case_ids, posted_s = posted["ids"], posted["s"]
+    assert len(set(case_ids)) == CASES
+    wanted = set(case_ids)
+
+    done_at = {}
+    until = time.monotonic() + 150
+    while time.monotonic() < until and len(done_at) < len(SCALED):
+        now = progress(stack, run, since_ms, wanted)
+        notified = {m[0] for m in outbox_messages(run.outbox)} & wanted
+        for svc, complete in (("assignment", now["assignment"] == CASES),
+                              ("deadline", now["deadline"] == CASES),
+                              ("notification", len(notified) == CASES)):
+            if complete and svc not in done_at:
+                done_at[svc] = time.monotonic() - started
+        time.sleep(1)
+    time.sleep(3)  # a few more scheduler rounds and redeliveries: a duplicate shows now
+    assigned = collections.defaultdict(list)
+    fired = collections.Counter()
+    for key, event in records(stack, since_ms=since_ms):
+        if key in wanted and event["type"] == "duban.case.assigned":
+            assigned[key].append(event)
+        elif key in wanted and ".overdue.accept." in event["id"]:
+            fired[event["id"]] += 1
+    messages = [m for m in outbox_messages(run.outbox) if m[0] in wanted]
+    per_message = collections.Counter(messages)
+    notified = {m[0] for m in messages}
+    channels = collections.Counter(m[1] for m in messages)
+
+    work = {}
+    for name in run.procs:
+        family = {"assignment": ("duban_assignment_total", ""),
+                  "deadline": ("duban_deadline_timers_fired_total", ""),
+                  "notification": ("duban_notifications_total", 'status="sent"')}
+        work[name] = run.metric(name, *family[name.rsplit("-", 1)[0]])
+    after = {name: run.partitions(name) for name in run.procs}
+    rss = {name: run.peak_rss_mb(name) for name in run.procs}
+    with open(f"/proc/{stack.pid('intake')}/status") as f:
+        intake_rss = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
+    stopped = run.stop_all()
+
+    decisions = {k: {(e["id"], e["data"].get("unit"), e["data"].get("officer")) for e in v}
+                 for k, v in assigned.items()}
+    redelivered = sum(len(v) - 1 for v in assigned.values())
+    print(f"\nscale-out: {CASES} cases posted in {posted_s:.1f} s ({CASES / posted_s:.0f}/s), "
+          f"intake peak RSS {intake_rss:.0f} MB; the timers fell due at "
+          f"{run.moment_monotonic - started:.1f} s")
+    print("  killed -9 and replaced at: " + ", ".join(
+        f"{svc}-1 after {n:.0f} done, {t:.1f} s" for svc, (n, t) in at_kill.items()))
+    print("  all done at: " + ", ".join(f"{k} {v:.1f} s" for k, v in done_at.items()))
+    print(f"  assigned: {len(assigned)} cases, {sum(len(v) for v in assigned.values())} "
+          f"records ({redelivered} redelivered), "
+          f"{sum(len(d) > 1 for d in decisions.values())} with two decisions")
+    print(f"  accept-overdue timers: {len(fired)} fired, {sum(fired.values())} records, "
+          f"{sum(n > 1 for n in fired.values())} twice")
+    print(f"  notifications: {len(messages)} in the outbox ({dict(channels)}) for "
+          f"{len(notified)} cases, {sum(n > 1 for n in per_message.values())} sent twice")
+    for name in sorted(after):
+        print(f"  {name}: partitions {len(before.get(name, []))} -> {len(after[name])}, "
+              f"work {work[name]}, peak RSS {rss[name]:.0f} MB, "
+              f"SIGTERM: exit {stopped[name][0]} in {stopped[name][1]:.2f} s")
+
+    assert len(assigned) == CASES, f"{CASES - len(assigned)} cases never assigned"
+    assert all(len(d) == 1 for d in decisions.values()), \
+        "a case got two different assignments"
+    assert at_kill["deadline"][1] < run.moment_monotonic - started, \
+        "deadline's instance was killed after the timers fell due: raise LEAD_S"
+    assert len(fired) == CASES, f"{CASES - len(fired)} timers never fired"
+    assert work["deadline-4"] > 0, "the deadline instance added fired no timer"
+    assert set(fired.values()) == {1}, "some timer fired twice"
+    assert len(notified) == CASES, f"{CASES - len(notified)} cases without a notification"
+    assert set(per_message.values()) == {1}, [m for m, n in per_message.items() if n > 1][:5]
+    # The groups spread the partitions over the surviving instances, the new ones too.
+    for svc in SCALED:
+        owned = [after[f"{svc}-{n}"] for n in (2, 3, 4)]
+        assert all(owned), (svc, owned)
+        flat = [p for parts in owned for p in parts]
+        assert len(flat) == len(set(flat)) == 12, (svc, owned)
+    for name, (code, seconds) in stopped.items():
+        assert code == 0 and seconds < 10, (name, code, seconds)
