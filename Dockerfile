@@ -28,7 +28,7 @@ RUN deploy/docker/build.sh /src /build /out
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      librdkafka1 libmicrohttpd12 libhiredis0.14 libjansson4 libssl3 libpcre2-8-0 \
+      librdkafka1 libmicrohttpd12 libhiredis0.14 libjansson4 libssl3 libpcre2-8-0 libcurl4 \
       curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
