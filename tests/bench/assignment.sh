@@ -5,7 +5,7 @@
 # the same run; prints assignments/s, the baseline and their ratio.
 #
 # Starts its own Kafka and Redis (ports 21092/21093/21379, assignment on 21082, var dir
-# under /tmp) and stops them on exit, also on failure or Ctrl-C. Phases:
+# under $TMPDIR or /tmp) and stops them on exit, also on failure or Ctrl-C. Phases:
 #   kcat        the events are produced to a scratch topic shaped like duban.cases, then
 #               timed: kcat -C reads them all and pipes them into kcat -P, which writes
 #               them to a second scratch topic with the service's producer settings
@@ -59,7 +59,7 @@ for p in "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" "$PORT"; do
 	port_busy "$p" && die "port 127.0.0.1:$p is taken; set the BENCH_*_PORT variables"
 done
 
-VAR=$(mktemp -d /tmp/duban-bench-assignment.XXXXXX)
+VAR=$(mktemp -d "${TMPDIR:-/tmp}/duban-bench-assignment.XXXXXX")
 LOG=$VAR/bench.log
 RUN_ID=b$(od -An -tx1 -N4 /dev/urandom | tr -d ' \n')
 stack_started=
