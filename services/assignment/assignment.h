@@ -73,6 +73,10 @@ enum dub_err assignment_keeper_start(struct assignment *a, char **why);
 void assignment_keeper_stop(struct assignment *a);
 /* Whether case states and workloads are complete; else a new *reason. Any thread. */
 bool assignment_keeper_ready(struct assignment *a, char **reason);
+struct dub_http_reply;
+/* For queries: while states are incomplete a missing answer would be a wrong 404, so
+ * this answers 503 with the reason and returns true; false when ready. */
+bool assignment_reply_unready(struct assignment *a, struct dub_http_reply *reply);
 /* Tells the keeper that a write found the complete marker missing. Any thread. */
 void assignment_keeper_poke(struct assignment *a);
 

@@ -39,14 +39,9 @@ static enum dub_err answer(struct dub_runtime *rt, const char *case_id, json_t *
 static enum dub_err handle(void *ctx, struct dub_http_request *req,
                            struct dub_http_reply *reply)
 {
-  char *reason = NULL;
   json_t *body = NULL;
-  /* While a rebuild runs, a missing answer would be a wrong 404. */
-  if(!assignment_keeper_ready(dub_runtime_service(ctx), &reason)) {
-    dub_http_reply_error(reply, DUB_ERR_UNAVAILABLE, reason, NULL);
-    free(reason);
+  if(assignment_reply_unready(dub_runtime_service(ctx), reply))
     return DUB_OK;
-  }
   enum dub_err rc = answer(ctx, dub_http_request_param(req, "case_id"), &body);
   if(!rc)
     dub_http_reply_json(reply, 200, body);

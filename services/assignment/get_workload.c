@@ -88,13 +88,9 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
                            struct dub_http_reply *reply)
 {
   const char *unit = dub_http_request_param(req, "unit_id");
-  char *reason = NULL;
   json_t *body = NULL;
-  if(!assignment_keeper_ready(dub_runtime_service(ctx), &reason)) {
-    dub_http_reply_error(reply, DUB_ERR_UNAVAILABLE, reason, NULL);
-    free(reason);
+  if(assignment_reply_unready(dub_runtime_service(ctx), reply))
     return DUB_OK;
-  }
   struct dub_config *config = dub_runtime_config(ctx);
   enum dub_err rc = DUB_ERR_NOT_FOUND;
   if(unit_exists(config->directory, unit))

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "http/http.h"
 #include "json/json.h"
 #include "kafka/kafka.h"
 #include "runtime/runtime.h"
@@ -362,6 +363,16 @@ bool assignment_keeper_ready(struct assignment *a, char **reason)
                             : "case states and workloads are incomplete: waiting for "
                               "their rebuild from duban.cases");
   return false;
+}
+
+bool assignment_reply_unready(struct assignment *a, struct dub_http_reply *reply)
+{
+  char *reason = NULL;
+  if(assignment_keeper_ready(a, &reason))
+    return false;
+  dub_http_reply_error(reply, DUB_ERR_UNAVAILABLE, reason, NULL);
+  free(reason);
+  return true;
 }
 
 void assignment_keeper_poke(struct assignment *a)

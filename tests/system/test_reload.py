@@ -3,20 +3,9 @@ configuration stays in force."""
 import json
 import os
 import signal
-import time
 
+from assigning import wait_log
 from conftest import problem_event
-
-
-def wait_log(stack, service, text, since=0, timeout=10):
-    """Waits until 'text' is in the service's log after offset 'since' (earlier tests of
-    the session may have logged it already)."""
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        if text in stack.log(service)[since:]:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_bad_rules_are_refused_and_good_ones_applied(stack):
