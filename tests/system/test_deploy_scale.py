@@ -27,6 +27,7 @@ import uuid
 import pytest
 import requests
 
+from assigning import LOAD_SUBJECTS, LoadUnit
 from conftest import problem_event
 from test_deadline import SHANGHAI, previous_working, records, shanghai
 
@@ -145,6 +146,10 @@ def outbox_messages(outbox):
 def instances(stack):
     """Stops the stack's assignment, deadline and notification; afterwards stops the
     test's instances and starts the stack's again, deadline on the real clock."""
+    # The cases go to the uncapped load-test unit (configured before the instances
+    # start, so all of them route alike): 10,000 open cases must not fill the demo
+    # officers' max_open for the tests that come after.
+    load = LoadUnit(stack)
     for svc in SCALED:
         stack.kill(svc, signal.SIGTERM)
     outbox = tempfile.mkdtemp(prefix="duban-scale-outbox-", dir=os.environ.get("TMPDIR"))
@@ -169,6 +174,7 @@ def instances(stack):
                 proc.kill()
                 proc.wait(timeout=10)
         stack.start_missing(DUBAN_DEADLINE_CLOCK_OFFSET_MS="0")
+        load.close()
         shutil.rmtree(outbox, ignore_errors=True)
 
 
@@ -178,6 +184,7 @@ def post_cases(stack, prefix, start, end, reported):
         batch = []
         for i in range(first, min(end, first + BATCH)):
             e = problem_event(f"{prefix}-{i}", time=reported)
+            e["data"]["subject"] = {"unit_id": LOAD_SUBJECTS["least_loaded"]}
             batch.append(e)
         r = stack.post_event(json.dumps(batch),
                              content_type="application/cloudevents-batch+json")

@@ -7,8 +7,10 @@ import signal
 import threading
 import time
 
+import pytest
 import requests
 
+from assigning import LOAD_SUBJECTS, LoadUnit
 from conftest import problem_event
 
 PUBLISHERS = 4
@@ -23,7 +25,11 @@ def publish(stack, next_id, stop, answers, errors):
         while True:
             attempts += 1
             try:
-                r = stack.post_event(problem_event(event_id))
+                event = problem_event(event_id)
+                # To the uncapped load-test unit, so that hundreds of open cases do
+                # not fill the demo officers' max_open for the tests after this one.
+                event["data"]["subject"] = {"unit_id": LOAD_SUBJECTS["least_loaded"]}
+                r = stack.post_event(event)
                 if r.status_code in (200, 202):
                     answers[event_id] = (r.status_code, r.json()["case_id"], attempts)
                     break
@@ -38,7 +44,14 @@ def publish(stack, next_id, stop, answers, errors):
         time.sleep(0.02)  # a steady rate, not a flood
 
 
-def test_kill_9_under_load(stack):
+@pytest.fixture
+def load_unit(stack):
+    load = LoadUnit(stack)
+    yield
+    load.close()
+
+
+def test_kill_9_under_load(stack, load_unit):
     answers, errors = {}, []
     counter = iter(range(1_000_000))
     lock = threading.Lock()
