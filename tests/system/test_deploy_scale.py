@@ -138,7 +138,10 @@ def outbox_messages(outbox):
                                if ": " in line)
                 cases = set(re.findall(r"DB[0-9A-Z]{26}", body))
                 assert cases and headers.get("To") and headers.get("Subject"), name
-                found += [(c, "email", headers["To"], headers["Subject"]) for c in cases]
+                # One message per Message-ID (derived from the idempotency key): a case
+                # may also be listed in another message, e.g. a digest.
+                found += [(c, "email", headers["To"], headers.get("Message-ID", name))
+                          for c in cases]
     return found
 
 
