@@ -86,10 +86,13 @@ class Instances:
             rf"^{family}(?:\{{[^}}]*{where}[^}}]*\}})? (\S+)$", text, re.M))
 
     def partitions(self, name):
-        """The partitions the instance was given at its last rebalance."""
+        """The partitions of duban.cases the instance was given at its last rebalance
+        (notification's sender also consumes duban.notifications, in a group of its
+        own)."""
         with open(os.path.join(self.stack.var_dir, "log", f"{name}.log"), encoding="utf-8",
                   errors="replace") as f:
-            found = re.findall(r"kafka partitions assigned: ([^\"]*)", f.read())
+            found = [m for m in re.findall(r"kafka partitions assigned: ([^\"]*)", f.read())
+                     if m == "(none)" or m.startswith("duban.cases[")]
         return found[-1].split() if found and found[-1] != "(none)" else []
 
     def peak_rss_mb(self, name):
