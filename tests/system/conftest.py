@@ -3,6 +3,7 @@ redis-server, the four services) with deploy/local/stack.sh on ports of its own,
 stops it afterwards. Nothing here is mocked."""
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -91,6 +92,17 @@ class Stack:
         out = subprocess.run(["redis-cli", "-p", str(PORTS["redis"]), *args],
                              capture_output=True, text=True, timeout=10, check=True)
         return out.stdout.strip()
+
+    @staticmethod
+    def metric(port, family, where=""):
+        """The sum of a Prometheus family's series (those whose labels contain 'where')
+        on 127.0.0.1:port, or None when the service does not answer."""
+        try:
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except requests.RequestException:
+            return None
+        return sum(float(v) for v in re.findall(
+            rf"^{family}(?:\{{[^}}]*{where}[^}}]*\}})? (\S+)$", text, re.M))
 
     def kill(self, service, sig):
         pid = self.pid(service)

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from assigning import LOAD_SUBJECTS, LoadUnit
-from conftest import PORTS, ROOT, UNIT_OA, problem_event
+from conftest import PORTS, ROOT, UNIT_OA, Stack, problem_event
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -108,12 +108,7 @@ def timer_ids(stack, case_ids, kind, since_ms):
 
 def fired_metric(port):
     """duban_deadline_timers_fired_total summed over kinds, or None if unreachable."""
-    try:
-        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    except requests.RequestException:
-        return None
-    return sum(float(m) for m in re.findall(
-        r"^duban_deadline_timers_fired_total\{[^}]*\} (\S+)$", text, re.M))
+    return Stack.metric(port, "duban_deadline_timers_fired_total")
 
 
 def due_count(stack, moment):

@@ -78,12 +78,7 @@ class Instances:
                 time.sleep(0.2)
 
     def metric(self, name, family, where=""):
-        try:
-            text = requests.get(f"http://127.0.0.1:{self.ports[name]}/metrics", timeout=5).text
-        except requests.RequestException:
-            return None
-        return sum(float(v) for v in re.findall(
-            rf"^{family}(?:\{{[^}}]*{where}[^}}]*\}})? (\S+)$", text, re.M))
+        return self.stack.metric(self.ports[name], family, where)
 
     def partitions(self, name):
         """The partitions of duban.cases the instance was given at its last rebalance
