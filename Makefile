@@ -72,7 +72,7 @@ system: build build-asan
 lint: deps
 	cppcheck --quiet --enable=warning,portability,performance --std=c11 --inline-suppr \
 		-I libs --suppress=missingIncludeSystem --error-exitcode=1 -j2 libs services
-	shellcheck deploy/local/*.sh deploy/docker/*.sh deploy/docker/duban-healthcheck .ci/run \
+	shellcheck -x deploy/local/*.sh deploy/docker/*.sh deploy/docker/duban-healthcheck .ci/run \
 		tests/bench/*.sh
 	yamllint -s .yamllint docker-compose.yml deploy
 

@@ -44,20 +44,13 @@ KCAT_PRODUCER=(-X enable.idempotence=true -X acks=all -X linger.ms=5
 IN_TOPIC=bench.assignment.in
 OUT_TOPIC=bench.assignment.out
 
-say() { printf 'assignment.sh: %s\n' "$*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
+BENCH_NAME=assignment.sh
+# shellcheck source=tests/bench/lib.sh
+. "$HERE/lib.sh"
 
 [[ -x $BIN ]] || die "'$BIN' is missing; build first (make build)"
-for tool in kcat curl java python3; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" "$PORT"; do
-	port_busy "$p" && die "port 127.0.0.1:$p is taken; set the BENCH_*_PORT variables"
-done
+need kcat curl java python3
+ports_free "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" "$PORT"
 
 VAR=$(mktemp -d "${TMPDIR:-/tmp}/duban-bench-assignment.XXXXXX")
 LOG=$VAR/bench.log
@@ -81,51 +74,13 @@ cleanup() {
 	if [[ -n $stack_started ]]; then
 		"$ROOT/deploy/local/stack.sh" down >>"$LOG" 2>&1 || say "stack.sh down failed; see $LOG"
 	fi
-	if ((rc != 0)); then
-		say "failed (exit $rc); last lines of $LOG:"
-		tail -n 20 "$LOG" >&2 || true
-	fi
-	if [[ -n ${BENCH_KEEP_VAR:-} ]]; then
-		say "kept $VAR"
-	else
-		rm -rf "$VAR"
-	fi
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- measuring -----------------------------------------------------------------------
 
-CLK_TCK=$(getconf CLK_TCK)
-NCPU=$(getconf _NPROCESSORS_ONLN)
-now_us() { printf '%s' "${EPOCHREALTIME/[.,]/}"; }
-# ticks PID...: user+system clock ticks the processes have used (0 for one that is gone).
-ticks() {
-	local sum=0 stat f pid
-	for pid in "$@"; do
-		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		read -r -a f <<<"${stat##*) }"
-		sum=$((sum + f[11] + f[12]))
-	done
-	echo "$sum"
-}
-# pct TICKS MICROSECONDS: %CPU (100% = one core).
-pct() { awk -v t="$1" -v hz="$CLK_TCK" -v w="$2" 'BEGIN { printf "%.0f%%", 100 * t / hz / (w / 1e6) }'; }
-partitions() {
-	kcat -L -b "$BROKER" -t "$1" -m 5 2>>"$LOG" |
-		sed -n 's/.* with \([0-9]*\) partitions.*/\1/p' | head -n 1
-}
-# end_offsets TOPIC: the sum of the topic's partitions' end offsets.
-end_offsets() {
-	local n args=() p
-	n=$(partitions "$1")
-	for ((p = 0; p < n; p++)); do
-		args+=(-t "$1:$p:-1")
-	done
-	kcat -Q -b "$BROKER" "${args[@]}" 2>>"$LOG" |
-		awk '/offset/ { s += $NF } END { print s + 0 }'
-}
 create_topic() { # create_topic NAME PARTITIONS
 	java -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
 		-Dlog4j2.configurationFile="$ROOT/deploy/local/log4j2-tools.properties" \
@@ -156,15 +111,7 @@ stop_service() {
 	rm -f "$VAR/run/assignment.pid"
 }
 
-# The figures mean something only on an otherwise idle machine: say so if it is not.
-read -r _ u0 n0 s0 i0 w0 q0 x0 t0 _ </proc/stat
-sleep 1
-read -r _ u1 n1 s1 i1 w1 q1 x1 t1 _ </proc/stat
-busy=$(((u1 + n1 + s1 + q1 + x1 + t1) - (u0 + n0 + s0 + q0 + x0 + t0)))
-total=$((busy + (i1 + w1) - (i0 + w0)))
-BUSY_BEFORE=$((total > 0 ? 100 * NCPU * busy / total : 0))
-((BUSY_BEFORE < 20)) ||
-	say "warning: the machine is already busy (${BUSY_BEFORE}% of $((100 * NCPU))% before starting); figures will be low"
+busy_before
 
 # --- the stack and the data ----------------------------------------------------------
 

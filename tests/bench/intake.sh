@@ -61,22 +61,15 @@ KCAT_PRODUCER=(-X enable.idempotence=true -X acks=all -X linger.ms=5
 	-X socket.nagle.disable=true -X partitioner=murmur2_random)
 SCRATCH_TOPIC=bench.intake.kcat
 
-say() { printf 'intake.sh: %s\n' "$*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
+BENCH_NAME=intake.sh
+# shellcheck source=tests/bench/lib.sh
+. "$HERE/lib.sh"
 
 for bin in "$RAW_BIN" "$INTAKE_BIN" "$STAGES_BIN"; do
 	[[ -x $bin ]] || die "'$bin' is missing; build first (make build)"
 done
-for tool in wrk kcat curl java python3; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" "$INTAKE_PORT" "$RAW_PORT"; do
-	port_busy "$p" && die "port 127.0.0.1:$p is taken; set the BENCH_*_PORT variables"
-done
+need wrk kcat curl java python3
+ports_free "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" "$INTAKE_PORT" "$RAW_PORT"
 
 VAR=$(mktemp -d /tmp/duban-bench-intake.XXXXXX)
 LOG=$VAR/bench.log
@@ -106,43 +99,12 @@ cleanup() {
 		[[ -s $VAR/run/intake.pid ]] && kill -CONT "$(<"$VAR/run/intake.pid")" 2>/dev/null
 		"$ROOT/deploy/local/stack.sh" down >>"$LOG" 2>&1 || say "stack.sh down failed; see $LOG"
 	fi
-	if ((rc != 0)); then
-		say "failed (exit $rc); last lines of $LOG:"
-		tail -n 20 "$LOG" >&2 || true
-	fi
-	if [[ -n ${BENCH_KEEP_VAR:-} ]]; then
-		say "kept $VAR"
-	else
-		rm -rf "$VAR"
-	fi
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- measuring -----------------------------------------------------------------------
-
-CLK_TCK=$(getconf CLK_TCK)
-NCPU=$(getconf _NPROCESSORS_ONLN)
-now_us() { printf '%s' "${EPOCHREALTIME/[.,]/}"; }
-
-# ticks PID: user+system clock ticks PID has used (0 once it is gone).
-ticks() {
-	local stat f
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || {
-		echo 0
-		return
-	}
-	read -r -a f <<<"${stat##*) }"
-	echo $((f[11] + f[12]))
-}
-# machine_ticks: busy and total clock ticks of all CPUs since boot, "BUSY TOTAL".
-machine_ticks() {
-	local user nice system idle iowait irq softirq steal rest
-	read -r _ user nice system idle iowait irq softirq steal rest </proc/stat
-	echo "$((user + nice + system + irq + softirq + steal)) \
-$((user + nice + system + idle + iowait + irq + softirq + steal))"
-}
 
 # The long-lived processes sampled in every phase; set once the stack is up.
 declare -A PIDS=()
@@ -210,22 +172,6 @@ result() {
 	sed -n 's/^RESULT .*\b'"$2"'=\([^ ]*\).*/\1/p' "$1" | tail -n 1
 }
 
-# end_offsets TOPIC: the sum of the topic's partitions' end offsets (its record count
-# for a topic written without transactions and never compacted or deleted).
-end_offsets() {
-	local n args=() p
-	n=$(partitions "$1")
-	for ((p = 0; p < n; p++)); do
-		args+=(-t "$1:$p:-1")
-	done
-	kcat -Q -b "$BROKER" "${args[@]}" 2>>"$LOG" |
-		awk '/offset/ { s += $NF } END { print s + 0 }'
-}
-partitions() {
-	kcat -L -b "$BROKER" -t "$1" -m 5 2>>"$LOG" |
-		sed -n 's/.* with \([0-9]*\) partitions.*/\1/p' | head -n 1
-}
-
 # Figures, by phase.
 declare -A RATE=() P50=() P99=() CPU=() NOTE=()
 
@@ -250,14 +196,7 @@ wrk_phase() {
 
 # --- the stack -----------------------------------------------------------------------
 
-# The figures mean something only on an otherwise idle machine: say so if it is not.
-read -r b0 t0 <<<"$(machine_ticks)"
-sleep 1
-read -r b1 t1 <<<"$(machine_ticks)"
-BUSY_BEFORE=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$NCPU" \
-	'BEGIN { printf "%.0f", (t > 0 ? 100 * n * b / t : 0) }')
-((BUSY_BEFORE < 20)) ||
-	say "warning: the machine is already busy (${BUSY_BEFORE}% of $((100 * NCPU))% before starting); figures will be low"
+busy_before
 
 TEMPLATE=$VAR/event.json
 python3 "$HERE/intake_events.py" template >"$TEMPLATE"

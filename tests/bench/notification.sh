@@ -36,16 +36,12 @@ REDIS_PORT=24379
 PORT=24084
 BROKER=127.0.0.1:$KAFKA_PORT
 
-say() { printf 'notification.sh: %s\n' "$*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
+BENCH_NAME=notification.sh
+# shellcheck source=tests/bench/lib.sh
+. "$HERE/lib.sh"
 
 [[ -x $BIN ]] || die "'$BIN' is missing; build first (make build)"
-for tool in kcat curl java python3 bearerbox; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
+need kcat curl java python3 bearerbox
 
 VAR=$(mktemp -d /tmp/duban-bench-notification.XXXXXX)
 LOG=$VAR/bench.log
@@ -72,21 +68,10 @@ cleanup() {
 		"$ROOT/deploy/local/stack.sh" down >>"$LOG" 2>&1 || say "stack.sh down failed; see $LOG"
 	fi
 	[[ -n $kannel_started ]] && "$ROOT/deploy/local/kannel.sh" stop >>"$LOG" 2>&1
-	if ((rc != 0)); then
-		say "failed (exit $rc); last lines of $LOG:"
-		tail -n 20 "$LOG" >&2 || true
-	fi
-	if [[ -n ${BENCH_KEEP_VAR:-}${BENCH_PERF:-} ]]; then
-		say "kept $VAR"
-	else
-		rm -rf "$VAR"
-	fi
-	exit "$rc"
+	KEEP_VAR=${BENCH_PERF:-} bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-now_us() { printf '%s' "${EPOCHREALTIME/[.,]/}"; }
 
 # sent: notifications recorded as sent so far (from /metrics).
 sent() {
@@ -115,18 +100,6 @@ with open(path, "w", encoding="utf-8") as f:
                "kafka_key": rid}
         f.write(rid + "\t" + json.dumps(job, ensure_ascii=False, separators=(",", ":")) + "\n")
 PY
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-# ticks PID: user+system clock ticks PID has used.
-ticks() {
-	local stat f
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || {
-		echo 0
-		return
-	}
-	read -r -a f <<<"${stat##*) }"
-	echo $((f[11] + f[12]))
 }
 
 # run_phase NAME N FILE: writes the jobs while notification is stopped, continues it and

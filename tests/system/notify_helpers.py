@@ -198,8 +198,25 @@ def gateway(stack):
             shutil.rmtree(var, ignore_errors=True)
 
 
+def shown(rfc3339):
+    """'2026-09-30T23:59:59+08:00' as the templates show it: '2026-09-30 23:59'."""
+    assert rfc3339.endswith("+08:00"), rfc3339
+    return rfc3339[:10] + " " + rfc3339[11:16]
+
+
+def moments(stack, case_id):
+    """The case's sign-for and resolve deadlines as the deadline service computed them,
+    in the templates' form: (accept_by, due_at)."""
+    doc = stack.wait_for("deadline", f"/v1/cases/{case_id}").json()
+    return shown(doc["accept_by"]), shown(doc["due_at"])
+
+
 def new_case(stack, phone="+8613812345678", **data_over):
+    """A case reported now (no envelope time): the example's own 2026-09-29 would have
+    deadline fire every timer of the case at once, and those messages would mix with the
+    ones a test is about."""
     event = problem_event(f"notify-{uuid.uuid4().hex[:12]}")
+    del event["time"]
     event["data"]["reporter"]["phone"] = phone
     event["data"].update(data_over)
     r = stack.post_event(event)

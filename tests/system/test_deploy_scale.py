@@ -179,7 +179,11 @@ def instances(stack):
         shutil.rmtree(outbox, ignore_errors=True)
 
 
-def post_cases(stack, prefix, start, end, reported):
+def post_cases(stack, prefix, start, end, reported, retried=None):
+    """Posts the cases in batches; returns their case ids in order. An event refused as
+    'unavailable' (503: intake could not reach Kafka or Redis in time, on a machine this
+    test keeps busy) is posted again, as DESIGN.md asks of a publisher, at most 5 times;
+    'retried' (a Counter) counts those. Any other refusal fails the test."""
     ids = []
     for first in range(start, end, BATCH):
         batch = []
@@ -187,12 +191,24 @@ def post_cases(stack, prefix, start, end, reported):
             e = problem_event(f"{prefix}-{i}", time=reported)
             e["data"]["subject"] = {"unit_id": LOAD_SUBJECTS["least_loaded"]}
             batch.append(e)
-        r = stack.post_event(json.dumps(batch),
-                             content_type="application/cloudevents-batch+json")
-        assert r.status_code == 207, r.text
-        results = r.json()["results"]
-        assert all(x["status"] == "accepted" for x in results), results[:3]
-        ids += [x["case_id"] for x in results]
+        got = {}
+        for attempt in range(6):
+            r = stack.post_event(json.dumps(batch),
+                                 content_type="application/cloudevents-batch+json")
+            assert r.status_code == 207, r.text
+            results = r.json()["results"]
+            got.update((x["id"], x["case_id"]) for x in results if "case_id" in x)
+            refused = [x for x in results if x["status"] not in ("accepted", "duplicate")]
+            if not refused:
+                break
+            assert attempt < 5 and all(x["error"]["code"] == "unavailable" for x in refused), \
+                f"{len(refused)} of {len(results)}: {refused[:3]}"
+            if retried is not None:
+                retried["unavailable"] += len(refused)
+            again = {x["id"] for x in refused}
+            batch = [e for e in batch if e["id"] in again]
+            time.sleep(1)
+        ids += [got[f"{prefix}-{i}"] for i in range(first, min(end, first + BATCH))]
     return ids
 
 
@@ -247,10 +263,11 @@ def test_three_instances_each_one_killed_one_added(stack, instances):
     prefix = f"scale-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     posted = {}
+    retried = collections.Counter()
 
     def poster():
         try:
-            posted["ids"] = post_cases(stack, prefix, 0, CASES, run.reported)
+            posted["ids"] = post_cases(stack, prefix, 0, CASES, run.reported, retried)
         except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
             posted["error"] = e
         posted["s"] = time.monotonic() - started
@@ -325,6 +342,7 @@ def test_three_instances_each_one_killed_one_added(stack, instances):
                  for k, v in assigned.items()}
     redelivered = sum(len(v) - 1 for v in assigned.values())
     print(f"\nscale-out: {CASES} cases posted in {posted_s:.1f} s ({CASES / posted_s:.0f}/s), "
+          f"{retried['unavailable']} posted again after 'unavailable', "
           f"intake peak RSS {intake_rss:.0f} MB; the timers fell due at "
           f"{run.moment_monotonic - started:.1f} s")
     print("  killed -9 and replaced at: " + ", ".join(

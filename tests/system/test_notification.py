@@ -10,8 +10,8 @@ import time
 import uuid
 
 from notify_helpers import (OFFICER_PHONES, ROOT, deadline_event, gateway,  # noqa: F401
-                            gateway_env, new_case, notifications, restart_notification,
-                            sms_about, wait_until)
+                            gateway_env, moments, new_case, notifications,
+                            restart_notification, sms_about, wait_until)
 
 def template(name):
     with open(os.path.join(ROOT, "deploy", "config", "templates", name), encoding="utf-8") as f:
@@ -23,8 +23,9 @@ def test_assignment_sms_email_receipt_and_reporter(stack, gateway):
     reporter = "+8613812340001"
     case = new_case(stack, phone=reporter)
     officer = stack.wait_for("assignment", f"/v1/assignments/{case}").json()["officer"]
-    # DESIGN.md's example: high, reported 2026-09-29T10:00+08:00.
-    want = f"【督办】督办事项{case}请于2026-09-30 23:59前签收、2026-10-12 23:59前办结。"
+    # The dates in the text are the ones the deadline service computed for the case.
+    accept_by, due_at = moments(stack, case)
+    want = f"【督办】督办事项{case}请于{accept_by}前签收、{due_at}前办结。"
     got = wait_until(lambda: [m for m in sms_about(kannel, case) if "签收" in m[1]], 30)
     assert got == [(OFFICER_PHONES[officer], want, 2)]  # 78 characters: two parts
     # The reporter's acknowledgement reaches the reporter's number and nobody else.
@@ -43,8 +44,8 @@ def test_assignment_sms_email_receipt_and_reporter(stack, gateway):
     assert mail["Date"] is not None and mail["Message-ID"].endswith("@duban>")
     body = template("duban.case.assigned.email.txt").split("\n\n", 1)[1]
     for k, v in {"case_id": case, "unit_name": "市纪委监委派驻第五纪检监察组",
-                 "title": "某街道便民服务窗口推诿扯皮", "accept_by": "2026-09-30 23:59",
-                 "due_at": "2026-10-12 23:59"}.items():
+                 "title": "某街道便民服务窗口推诿扯皮", "accept_by": accept_by,
+                 "due_at": due_at}.items():
         body = body.replace("{{" + k + "}}", v)
     assert mail.get_content().replace("\r\n", "\n") == body
 

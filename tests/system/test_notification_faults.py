@@ -3,6 +3,7 @@ refusing with 503, hanging, down for a minute; notification killed with SIGKILL 
 sends; events and jobs delivered again; Redis flushed; retries running out. Each test
 counts what reached the fake SMSC and the SMTP server: every message at least once,
 none twice unless notification marked it unknown; the counts are printed."""
+import base64
 import json
 import os
 import signal
@@ -204,13 +205,9 @@ def test_retries_run_out_then_dead_letter_and_email_fallback(stack, gateway):
         "http://127.0.0.1:24097/cgi-bin/sendsms?username=duban&password=x", urls[1],
         DUBAN_NOTIFY_MAX_ATTEMPTS=3, DUBAN_NOTIFY_RETRY_BASE_MS=200))
     try:
-        event_id = f"fallback-{uuid.uuid4().hex[:8]}"
-        from conftest import problem_event
-        ev = problem_event(event_id)
-        ev["data"]["reporter"]["email"] = "reporter.fallback@example.cn"
-        r = stack.post_event(ev)
-        assert r.status_code == 202, r.text
-        case = r.json()["case_id"]
+        case = new_case(stack, phone="+8613812340010",
+                        reporter={"anonymous": False, "phone": "+8613812340010",
+                                  "email": "reporter.fallback@example.cn"})
         got = wait_until(lambda: [n for n in notifications(stack, case)
                                   if n["template"] == "duban.case.received.sms"
                                   and n["status"] == "technical-failure"], 90)
@@ -221,7 +218,7 @@ def test_retries_run_out_then_dead_letter_and_email_fallback(stack, gateway):
         dlq = [json.loads(line.split(b"\t", 2)[2]) for line in
                stack.topic("duban.dlq").splitlines() if b"technical-failure" in line]
         mine = [d for d in dlq if d["origin"]["topic"] == "duban.notifications"]
-        assert any(case.encode() in __import__("base64").b64decode(d["original"]["value_b64"])
+        assert any(case.encode() in base64.b64decode(d["original"]["value_b64"])
                    for d in mine)
     finally:
         restart_notification(stack, **gateway_env(*urls))
