@@ -16,7 +16,7 @@ help:
 	@echo 'make deps        install missing packages and the Kafka jars (deploy/local/setup.sh)'
 	@echo 'make build       configure once and build into $(BUILD)/'
 	@echo 'make build-asan  the same with ASan and UBSan into $(BUILD_ASAN)/'
-	@echo 'make lint        cppcheck on libs/ and services/, shellcheck on the scripts, yamllint'
+	@echo 'make lint        clang-format check of all C, cppcheck on libs/ and services/, shellcheck on the scripts, yamllint'
 	@echo 'make unit        unit tests in both builds (ctest -L unit)'
 	@echo 'make contract    schema and configuration contract tests (tests/contract)'
 	@echo 'make deploy-check  Dockerfile, docker-compose.yml and deploy/k8s checked without an engine (tests/deploy)'
@@ -70,6 +70,7 @@ system: build build-asan
 
 # Static analysis of the C code; warnings fail the build like compiler warnings do.
 lint: deps
+	clang-format --dry-run -Werror $$(find libs services tests -name '*.[ch]')
 	cppcheck --quiet --enable=warning,portability,performance --std=c11 --inline-suppr \
 		-I libs --suppress=missingIncludeSystem --error-exitcode=1 -j2 libs services
 	shellcheck -x deploy/local/*.sh deploy/docker/*.sh deploy/docker/duban-healthcheck .ci/run \

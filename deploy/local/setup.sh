@@ -16,7 +16,7 @@ PACKAGES=(
 	# notification system tests: a real SMS gateway (bearerbox, smsbox, fakesmsc)
 	kannel kannel-extras
 	# tests and benchmarks
-	json-schema-test-suite wrk hyperfine python3-aiosmtpd cppcheck shellcheck
+	json-schema-test-suite wrk hyperfine python3-aiosmtpd cppcheck shellcheck clang-format
 	python3-jsonschema python3-pytest python3-requests
 	# deployment checks (make deploy-check): the compose file, the proxy's
 	# configuration, YAML style, the image's binaries

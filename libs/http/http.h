@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct sockaddr;
+
 #define DUB_HTTP_DEFAULT_THREADS 2
 #define DUB_HTTP_DEFAULT_MAX_BODY (1024 * 1024)
 #define DUB_HTTP_DEFAULT_DRAIN_MS 5000
@@ -100,6 +102,9 @@ const char *dub_http_request_header(const struct dub_http_request *req, const ch
 /* The request body (NUL-terminated for convenience, may hold NULs), *len its length.
  * Empty, not NULL, when there was none. */
 const char *dub_http_request_body(const struct dub_http_request *req, size_t *len);
+/* The client's address (AF_INET or AF_INET6), or NULL if libmicrohttpd has none.
+ * Borrowed until the handler returns. */
+const struct sockaddr *dub_http_request_peer(const struct dub_http_request *req);
 /* The request id answered in X-Request-Id: the client's if sane, else a new one. */
 const char *dub_http_request_id(const struct dub_http_request *req);
 /* The authenticated client, or NULL on routes without a scope. Borrowed until the
@@ -146,5 +151,18 @@ void dub_http_pending_error(struct dub_http_pending *pending, enum dub_err err,
  * non-HTTP users of the same shape. Takes ownership of details. Returns a new
  * reference. */
 json_t *dub_http_error_body(enum dub_err err, const char *message, json_t *details);
+
+/* Client address allow-lists, for routes without a bearer scope that must still not be
+ * open to every caller. */
+struct dub_http_allow;
+/* Parses a comma-separated list of IPv4 or IPv6 addresses and prefixes
+ * ("127.0.0.0/8, ::1, 10.20.0.0/16"). IPv4 also matches IPv4-mapped IPv6 peers
+ * (::ffff:a.b.c.d). DUB_ERR_CONFIG with a new *why on a bad entry or an empty list. */
+enum dub_err dub_http_allow_parse(const char *list, struct dub_http_allow **out,
+                                  char **why);
+/* True when 'peer' (may be NULL: false) is within one of the list's prefixes. */
+bool dub_http_allow_match(const struct dub_http_allow *allow,
+                          const struct sockaddr *peer);
+void dub_http_allow_free(struct dub_http_allow *allow);
 
 #endif

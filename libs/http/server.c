@@ -699,6 +699,13 @@ const char *dub_http_request_body(const struct dub_http_request *req, size_t *le
   return req->body.data ? req->body.data : "";
 }
 
+const struct sockaddr *dub_http_request_peer(const struct dub_http_request *req)
+{
+  const union MHD_ConnectionInfo *info =
+      MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  return info ? info->client_addr : NULL;
+}
+
 const char *dub_http_request_id(const struct dub_http_request *req)
 {
   return req->id;

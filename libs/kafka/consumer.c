@@ -587,5 +587,3 @@ void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer)
   free(consumer->dlq_topic);
   free(consumer);
 }
-
-

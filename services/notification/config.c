@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/env.h"
+#include "http/http.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
 #include "json/json.h"
@@ -23,17 +24,17 @@ static const struct dub_env_spec env_table[] = {
     {"DUBAN_SMTP_URL", DUB_ENV_STR, NULL, F(smtp_url), 0, 0, false},
     {"DUBAN_SMTP_FROM", DUB_ENV_STR, "duban@localhost", F(smtp_from), 0, 0, false},
     {"DUBAN_DLR_URL", DUB_ENV_STR, NULL, F(dlr_url), 0, 0, false},
+    {"DUBAN_DLR_ALLOW", DUB_ENV_STR, "127.0.0.0/8,::1", F(dlr_allow), 0, 0, false},
     {"DUBAN_NOTIFY_QUIET_HOURS", DUB_ENV_STR, "22:00-08:00", F(quiet), 0, 0, false},
     {"DUBAN_NOTIFY_SMS_PER_HOUR", DUB_ENV_LONG, "20", F(sms_per_window), 1, 100000,
      false},
     {"DUBAN_NOTIFY_RATE_WINDOW_S", DUB_ENV_LONG, "3600", F(window_s), 1, 86400, false},
     {"DUBAN_NOTIFY_MAX_ATTEMPTS", DUB_ENV_LONG, "8", F(max_attempts), 1, 100, false},
-    {"DUBAN_NOTIFY_MAX_AGE_S", DUB_ENV_LONG, "86400", F(max_age_s), 1, 30 * 86400,
-     false},
+    {"DUBAN_NOTIFY_MAX_AGE_S", DUB_ENV_LONG, "86400", F(max_age_s), 1, 30 * 86400, false},
     {"DUBAN_NOTIFY_RETRY_BASE_MS", DUB_ENV_LONG, "1000", F(retry_base_ms), 1, 3600000,
      false},
-    {"DUBAN_NOTIFY_RETRY_MAX_MS", DUB_ENV_LONG, "300000", F(retry_max_ms), 1,
-     86400000, false},
+    {"DUBAN_NOTIFY_RETRY_MAX_MS", DUB_ENV_LONG, "300000", F(retry_max_ms), 1, 86400000,
+     false},
     {"DUBAN_NOTIFY_SEND_TIMEOUT_MS", DUB_ENV_LONG, "5000", F(send_timeout_ms), 100,
      120000, false},
     {"DUBAN_NOTIFY_RECONCILE_S", DUB_ENV_LONG, "600", F(reconcile_s), 1, 7 * 86400,
@@ -53,6 +54,12 @@ enum dub_err notification_open(struct notification *n, long port, char **why)
   }
   if(!n->conf.dlr_url)
     n->conf.dlr_url = dub_xasprintf("http://127.0.0.1:%ld/v1/dlr", port);
+  char *bad = NULL;
+  if(dub_http_allow_parse(n->conf.dlr_allow, &n->conf.dlr_allowed, &bad)) {
+    *why = dub_xasprintf("DUBAN_DLR_ALLOW: %s", bad);
+    free(bad);
+    return DUB_ERR_CONFIG;
+  }
   rc = dub_crypto_keyring_new(&n->keys);
   if(rc) {
     *why = dub_xstrdup("openssl lacks SM4-CTR or HMAC-SM3");
@@ -76,6 +83,7 @@ void notification_close(struct notification *n)
   dub_config_unref(n->refused);
   json_decref(n->routes);
   dub_crypto_keyring_free(n->keys);
+  dub_http_allow_free(n->conf.dlr_allowed);
   dub_env_release(env_table, ENV_N, &n->conf);
 }
 

@@ -1,7 +1,9 @@
 /* dlr.c - GET or POST /v1/dlr: Kannel's delivery reports move an SMS to delivered or
- * permanent-failure. Kannel calls the dlr-url we gave it; the URL carries a MAC of the
- * idempotency key under the PII key's blinding key, so only reports for messages this
- * service sent are taken, whoever calls. */
+ * permanent-failure. Kannel calls the dlr-url we gave it. Two checks, as the route has
+ * no bearer token: the caller's address must be in DUBAN_DLR_ALLOW (loopback by
+ * default, where smsbox runs beside the service), and the URL must carry the MAC of the
+ * idempotency key under the PII key's blinding key, so that only reports for messages
+ * this service sent are taken. */
 #include "notification.h"
 
 #include "core/alloc.h"
@@ -49,6 +51,11 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   const char *mac = dub_http_request_query(req, "m");
   const char *status = dub_http_request_query(req, "s");
   char want[65], *end = NULL;
+  if(!dub_http_allow_match(n->conf.dlr_allowed, dub_http_request_peer(req))) {
+    dub_http_reply_error(reply, DUB_ERR_FORBIDDEN,
+                         "delivery reports are taken only from DUBAN_DLR_ALLOW", NULL);
+    return DUB_OK;
+  }
   long st = status ? strtol(status, &end, 10) : -1;
   if(!key || !tag || !mac || !status || !*status || *end || st < 0) {
     dub_http_reply_error(reply, DUB_ERR_MALFORMED, "k, t, m and a numeric s are required",
@@ -87,7 +94,8 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   struct notification_acks acks = {0};
   json_t *extra = json_pack("{s:I}", "dlr", (json_int_t)st);
   char *stored = NULL;
-  rc = notification_state_set(n, dub_runtime_cache(rt), job, state, extra, &acks, &stored);
+  rc =
+      notification_state_set(n, dub_runtime_cache(rt), job, state, extra, &acks, &stored);
   json_decref(extra);
   if(!rc && strcmp(stored, state) == 0 && strcmp(state, "permanent-failure") == 0 &&
      json_object_get(job, "fallback"))

@@ -14,7 +14,8 @@ static json_t *item(const char *key, struct dub_cache_reply *r)
 {
   json_t *job = NULL;
   char *why = NULL;
-  if(r->type != DUB_CACHE_ARRAY || r->count != 5 || r->elements[4]->type != DUB_CACHE_STRING ||
+  if(r->type != DUB_CACHE_ARRAY || r->count != 5 ||
+     r->elements[4]->type != DUB_CACHE_STRING ||
      dub_json_parse(r->elements[4]->str, r->elements[4]->len, &job, &why)) {
     free(why);
     return NULL;
@@ -28,12 +29,13 @@ static json_t *item(const char *key, struct dub_cache_reply *r)
                           : 0;
   json_t *out = json_pack(
       "{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:I, s:b, s:I, s:O}", "key", key,
-      "channel", json_object_get(job, "channel"), "recipient", json_object_get(job, "masked"),
-      "recipient_id", json_object_get(job, "recipient_id"), "template",
-      json_object_get(job, "template"), "event", json_object_get(job, "event"), "cause",
-      json_object_get(job, "cause"), "status", state, "attempts", (json_int_t)attempts,
-      "was_unknown", r->elements[3]->type == DUB_CACHE_STRING, "updated_ms",
-      (json_int_t)updated, "created_ms", json_object_get(job, "created_at"));
+      "channel", json_object_get(job, "channel"), "recipient",
+      json_object_get(job, "masked"), "recipient_id",
+      json_object_get(job, "recipient_id"), "template", json_object_get(job, "template"),
+      "event", json_object_get(job, "event"), "cause", json_object_get(job, "cause"),
+      "status", state, "attempts", (json_int_t)attempts, "was_unknown",
+      r->elements[3]->type == DUB_CACHE_STRING, "updated_ms", (json_int_t)updated,
+      "created_ms", json_object_get(job, "created_at"));
   if(json_object_get(job, "chars")) {
     json_object_set(out, "chars", json_object_get(job, "chars"));
     json_object_set(out, "parts", json_object_get(job, "parts"));
@@ -72,7 +74,8 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
   struct dub_cache_pipeline *p = dub_cache_pipeline_new();
   for(size_t i = 0; i < n; i++) {
     char *mkey = notification_msg_key(case_id, r->elements[i]->str);
-    const char *hm[] = {"HMGET", mkey, "state", "attempts", "updated", "was_unknown", "job"};
+    const char *hm[] = {"HMGET",   mkey,          "state", "attempts",
+                        "updated", "was_unknown", "job"};
     dub_cache_pipeline_add(p, 7, hm, NULL);
     free(mkey);
   }

@@ -68,7 +68,8 @@ enum notification_result notification_kannel_send(struct notification_kannel *k,
   curl_easy_reset(k->curl);
   curl_easy_setopt(k->curl, CURLOPT_URL, url);
   curl_easy_setopt(k->curl, CURLOPT_TIMEOUT_MS, k->timeout_ms);
-  curl_easy_setopt(k->curl, CURLOPT_CONNECTTIMEOUT_MS, k->timeout_ms < 2000 ? k->timeout_ms : 2000L);
+  curl_easy_setopt(k->curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   k->timeout_ms < 2000 ? k->timeout_ms : 2000L);
   curl_easy_setopt(k->curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(k->curl, CURLOPT_WRITEFUNCTION, keep_body);
   curl_easy_setopt(k->curl, CURLOPT_WRITEDATA, &body);

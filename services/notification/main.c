@@ -21,8 +21,8 @@ int main(void)
   struct dub_runtime_env env = {0};
   char *why = NULL;
   int code = 1;
-  const struct dub_http_route routes[] = {notification_route_list, notification_route_dlr_get,
-                                          notification_route_dlr_post};
+  const struct dub_http_route routes[] = {
+      notification_route_list, notification_route_dlr_get, notification_route_dlr_post};
   const char *const topics[] = {"duban.cases"};
   const struct dub_runtime_spec spec = {
       .service = "notification",
@@ -33,7 +33,7 @@ int main(void)
       .nroutes = sizeof routes / sizeof routes[0],
       .topics = topics,
       .ntopics = 1,
-      .handler = notification_on_case_event,
+      .batch_handler = notification_on_case_events,
       .ready = ready,
       .ctx = &n,
   };

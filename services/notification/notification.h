@@ -13,6 +13,8 @@
 #include "core/err.h"
 #include "policy.h"
 
+struct dub_http_allow;
+
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,12 +35,13 @@ struct notification_sender;
 /* Notification's own environment (the common one is the runtime's). */
 struct notification_conf {
   char *outbox_dir; /* DUBAN_OUTBOX_DIR [var/outbox] */
-  char *pii_key;    /* DUBAN_PII_KEY (required: only this service opens reporter blocks) */
-  char *sms_url;    /* DUBAN_SMS_URL: Kannel sendsms URL; unset = outbox */
-  char *smtp_url;   /* DUBAN_SMTP_URL: smtp://host:port; unset = outbox */
-  char *smtp_from;  /* DUBAN_SMTP_FROM [duban@localhost] */
-  char *dlr_url;    /* DUBAN_DLR_URL [http://127.0.0.1:<port>/v1/dlr] */
-  char *quiet;      /* DUBAN_NOTIFY_QUIET_HOURS [22:00-08:00] */
+  char *pii_key;   /* DUBAN_PII_KEY (required: only this service opens reporter blocks) */
+  char *sms_url;   /* DUBAN_SMS_URL: Kannel sendsms URL; unset = outbox */
+  char *smtp_url;  /* DUBAN_SMTP_URL: smtp://host:port; unset = outbox */
+  char *smtp_from; /* DUBAN_SMTP_FROM [duban@localhost] */
+  char *dlr_url;   /* DUBAN_DLR_URL [http://127.0.0.1:<port>/v1/dlr] */
+  char *dlr_allow; /* DUBAN_DLR_ALLOW [127.0.0.0/8,::1]: who may call /v1/dlr */
+  char *quiet;     /* DUBAN_NOTIFY_QUIET_HOURS [22:00-08:00] */
   long sms_per_window;  /* DUBAN_NOTIFY_SMS_PER_HOUR [20] */
   long window_s;        /* DUBAN_NOTIFY_RATE_WINDOW_S [3600] */
   long max_attempts;    /* DUBAN_NOTIFY_MAX_ATTEMPTS [8] */
@@ -48,6 +51,7 @@ struct notification_conf {
   long send_timeout_ms; /* DUBAN_NOTIFY_SEND_TIMEOUT_MS [5000] */
   long reconcile_s;     /* DUBAN_NOTIFY_RECONCILE_S [600] */
   struct notification_quiet quiet_hours;
+  struct dub_http_allow *dlr_allowed; /* dlr_allow, parsed */
 };
 
 struct notification {
@@ -90,9 +94,12 @@ struct dub_kafka_reader;
 enum dub_err notification_reader_open(const char *brokers, const char *topic,
                                       struct dub_kafka_reader **out);
 
-/* plan.c: the duban.cases handler. */
-enum dub_err notification_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
-                                        char **why);
+/* plan.c: the duban.cases batch handler (see dub_kafka_batch_handler_fn). Every job of
+ * the batch is acknowledged by Kafka before any of its records counts as done; a
+ * record handled again (after a failure or a rebalance) plans the same idempotency
+ * keys, which the sender sends once. */
+void notification_on_case_events(void *ctx, const struct dub_kafka_msg *msgs,
+                                 size_t count, enum dub_err *results, char **whys);
 
 /* send.c: the sender stage. */
 enum dub_err notification_sender_start(struct notification *n, char **why);

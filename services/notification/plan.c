@@ -134,15 +134,15 @@ static json_t *make_job(struct plan *p, const char *channel, const char *recipie
        notification_render(tpl, p->vars, &text, &why))
       goto fail;
     /* An editor's final newline is not part of an SMS: it would count as a character. */
-    for(size_t len = strlen(text); len && (text[len - 1] == '\n' || text[len - 1] == '\r');
-        len--)
+    for(size_t len = strlen(text);
+        len && (text[len - 1] == '\n' || text[len - 1] == '\r'); len--)
       text[len - 1] = '\0';
   }
   notification_job_key(case_id, p->ev->id, recipient_id, channel, key);
-  job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "kind", "job",
-                  "key", key, "tag", case_id, "case_id", case_id, "cause", p->ev->id,
-                  "event", type, "template", name, "channel", channel, "recipient_id",
-                  recipient_id, "urgent", p->urgent, "created_at",
+  job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "kind",
+                  "job", "key", key, "tag", case_id, "case_id", case_id, "cause",
+                  p->ev->id, "event", type, "template", name, "channel", channel,
+                  "recipient_id", recipient_id, "urgent", p->urgent, "created_at",
                   (json_int_t)dub_time_now_ms());
   json_object_set_new(job, "masked", json_string(masked));
   if(to)
@@ -202,9 +202,10 @@ static void plan_recipient(struct plan *p, const json_t *channels, const char *r
   json_decref(kafka_key);
 }
 
-static enum dub_err plan_event(struct notification *n, const struct dub_config *config,
-                               const json_t *routes, const struct dub_case_event *ev,
-                               const json_t *info, char **why)
+/* Plans the jobs of one event and writes them, counted in 'acks' (the caller waits). */
+static void plan_event(struct notification *n, const struct dub_config *config,
+                       const json_t *routes, const struct dub_case_event *ev,
+                       const json_t *info, struct notification_acks *acks)
 {
   const json_t *data = ev->data;
   const char *clock = dub_json_str(data, "clock");
@@ -212,24 +213,26 @@ static enum dub_err plan_event(struct notification *n, const struct dub_config *
   dub_json_int(data, "level", &level);
   const json_t *route = notification_route_find(routes, ev->type, clock, (int)level);
   if(!route)
-    return DUB_OK;
+    return;
   const char *officer_id = dub_json_str(data, "officer");
   if(!officer_id)
     officer_id = dub_json_str(info, "officer");
   const char *unit_id = dub_json_str(data, "unit");
   if(!unit_id)
     unit_id = dub_json_str(info, "unit");
-  const json_t *unit = notification_find_by_id(json_object_get(config->directory, "units"), unit_id);
+  const json_t *unit =
+      notification_find_by_id(json_object_get(config->directory, "units"), unit_id);
   const char *severity = dub_json_str(info, "severity");
-  struct plan p = {.n = n, .config = config, .ev = ev, .info = info,
-                   .jobs = json_array()};
+  struct plan p = {
+      .n = n, .config = config, .ev = ev, .info = info, .jobs = json_array()};
   p.urgent = dub_json_bool(route, "urgent", false) ||
              (severity && strcmp(severity, "urgent") == 0);
   p.vars = json_pack("{s:s, s:s}", "case_id", ev->case_id, "asked",
                      clock && strcmp(clock, "resolve") == 0 ? "办结" : "签收");
-  json_object_set_new(p.vars, "title", json_string(dub_json_str(info, "title")
-                                                        ? dub_json_str(info, "title")
-                                                        : "（见督办系统）"));
+  json_object_set_new(p.vars, "title",
+                      json_string(dub_json_str(info, "title")
+                                      ? dub_json_str(info, "title")
+                                      : "（见督办系统）"));
   if(dub_json_str(unit, "name"))
     json_object_set_new(p.vars, "unit_name", json_string(dub_json_str(unit, "name")));
   if(level)
@@ -270,10 +273,9 @@ static enum dub_err plan_event(struct notification *n, const struct dub_config *
     free(me);
     json_decref(who);
   }
-  json_t *officers =
-      notification_recipients(route, config->directory, officer_id, unit_id,
-                              dub_json_str(info, "subject_unit"),
-                              json_object_get(info, "recused"));
+  json_t *officers = notification_recipients(route, config->directory, officer_id,
+                                             unit_id, dub_json_str(info, "subject_unit"),
+                                             json_object_get(info, "recused"));
   size_t i;
   json_t *o;
   json_array_foreach(officers, i, o)
@@ -287,22 +289,15 @@ static enum dub_err plan_event(struct notification *n, const struct dub_config *
   }
   json_decref(officers);
 
-  struct notification_acks acks = {0};
-  enum dub_err rc = DUB_OK;
   json_array_foreach(p.jobs, i, o)
   {
-    notification_produce(n, dub_json_str(o, "kafka_key"), "job", o, &acks);
+    notification_produce(n, dub_json_str(o, "kafka_key"), "job", o, acks);
   }
-  if(notification_acks_wait(&acks, ACK_TIMEOUT_MS)) {
-    *why = dub_xstrdup("jobs not acknowledged by duban.notifications");
-    rc = DUB_ERR_UNAVAILABLE;
-  } else if(json_array_size(p.jobs)) {
-    dub_log_at(DUB_LOG_INFO, ev->case_id, ev->traceparent, "%s: %zu jobs", ev->type,
+  if(json_array_size(p.jobs))
+    dub_log_at(DUB_LOG_DEBUG, ev->case_id, ev->traceparent, "%s: %zu jobs", ev->type,
                json_array_size(p.jobs));
-  }
   json_decref(p.jobs);
   json_decref(p.vars);
-  return rc;
 }
 
 /* The case as notification remembers it; a new empty object when unknown. */
@@ -322,8 +317,8 @@ static enum dub_err info_get(struct notification *n, const char *case_id, json_t
 static bool info_apply(json_t *info, const char *type, const json_t *data)
 {
   if(strcmp(type, "duban.case.received") == 0) {
-    const char *keep[] = {"title", "severity", "clock_start", "received_at",
-                          "anonymous", "reporter_sealed"};
+    const char *keep[] = {"title",       "severity",  "clock_start",
+                          "received_at", "anonymous", "reporter_sealed"};
     for(size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
       if(json_object_get(data, keep[i]))
         json_object_set(info, keep[i], json_object_get(data, keep[i]));
@@ -433,8 +428,8 @@ static enum dub_err ensure_notes(struct notification *n)
 
 static bool handled(const char *type)
 {
-  static const char *const types[] = {"duban.case.received", "duban.case.assigned",
-                                      "duban.case.warning",  "duban.case.overdue",
+  static const char *const types[] = {"duban.case.received",  "duban.case.assigned",
+                                      "duban.case.warning",   "duban.case.overdue",
                                       "duban.case.escalated", "duban.case.closed"};
   for(size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     if(strcmp(types[i], type) == 0)
@@ -442,10 +437,11 @@ static bool handled(const char *type)
   return false;
 }
 
-enum dub_err notification_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
-                                        char **why)
+/* One record of duban.cases: the case's summary kept up to date in Redis, its jobs
+ * written and counted in 'acks'. */
+static enum dub_err on_case_event(struct notification *n, const struct dub_kafka_msg *msg,
+                                  struct notification_acks *acks, char **why)
 {
-  struct notification *n = ctx;
   struct dub_case_event ev;
   json_t *info = NULL;
   const void *htype = NULL;
@@ -457,10 +453,7 @@ enum dub_err notification_on_case_event(void *ctx, const struct dub_kafka_msg *m
     if(!ours)
       return DUB_OK; /* an action notification does not announce */
   }
-  enum dub_err rc = ensure_notes(n);
-  if(rc)
-    return rc;
-  rc = dub_case_event_decode(msg, &ev, why);
+  enum dub_err rc = dub_case_event_decode(msg, &ev, why);
   if(rc)
     return rc;
   if(!handled(ev.type))
@@ -475,10 +468,29 @@ enum dub_err notification_on_case_event(void *ctx, const struct dub_kafka_msg *m
   }
   if(strcmp(ev.type, "duban.case.assigned") == 0 && !dub_json_str(ev.data, "officer"))
     goto out; /* needs manual assignment: nobody to tell yet */
-  struct dub_config *config = good_config(n);
-  rc = plan_event(n, config, n->routes, &ev, info, why);
+  plan_event(n, good_config(n), n->routes, &ev, info, acks);
 out:
   json_decref(info);
   dub_case_event_release(&ev);
   return rc;
+}
+
+void notification_on_case_events(void *ctx, const struct dub_kafka_msg *msgs,
+                                 size_t count, enum dub_err *results, char **whys)
+{
+  struct notification *n = ctx;
+  struct notification_acks acks = {0};
+  enum dub_err rc = ensure_notes(n);
+  for(size_t i = 0; i < count; i++)
+    results[i] = rc ? rc : on_case_event(n, &msgs[i], &acks, &whys[i]);
+  /* One wait for the whole poll: waiting per event made the planner as slow as a
+   * producer round trip (linger included) per event. */
+  if(!rc && notification_acks_wait(&acks, ACK_TIMEOUT_MS)) {
+    for(size_t i = 0; i < count; i++) {
+      if(results[i] == DUB_OK) {
+        results[i] = DUB_ERR_UNAVAILABLE;
+        whys[i] = dub_xstrdup("jobs not acknowledged by duban.notifications");
+      }
+    }
+  }
 }

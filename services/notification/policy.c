@@ -10,8 +10,8 @@
 #include <string.h>
 
 const char *const notification_sms_vars[] = {
-    "case_id", "asked", "accept_by", "due_at", "deadline", "warn_at", "unit_name", "level",
-    NULL,
+    "case_id", "asked",     "accept_by", "due_at", "deadline",
+    "warn_at", "unit_name", "level",     NULL,
 };
 
 static bool sms_var_allowed(const char *name)
@@ -71,7 +71,8 @@ enum dub_err notification_templates_check(const json_t *templates, char **why)
 
 const char notification_default_routes[] =
     "{\"routes\": ["
-    "{\"event\": \"duban.case.received\", \"to\": [\"reporter\"], \"channels\": [\"sms\"]},"
+    "{\"event\": \"duban.case.received\", \"to\": [\"reporter\"], \"channels\": "
+    "[\"sms\"]},"
     "{\"event\": \"duban.case.assigned\", \"to\": [\"officer\"],"
     " \"channels\": [\"sms\", \"email\"]},"
     "{\"event\": \"duban.case.warning\", \"to\": [\"officer\"],"
@@ -174,11 +175,12 @@ json_t *notification_recipients(const json_t *route, const json_t *directory,
   const json_t *units = json_object_get(directory, "units");
   const json_t *to = json_object_get(route, "to");
   if(dub_json_array_has_str(to, NOTIFY_ROLE_OFFICER))
-    add_officer(out, notification_find_by_id(officers, officer_id), subject_unit, recused);
+    add_officer(out, notification_find_by_id(officers, officer_id), subject_unit,
+                recused);
   if(dub_json_array_has_str(to, NOTIFY_ROLE_UNIT_HEAD)) {
     const json_t *unit = notification_find_by_id(units, unit_id);
-    add_officer(out, notification_find_by_id(officers, dub_json_str(unit, "head")), subject_unit,
-                recused);
+    add_officer(out, notification_find_by_id(officers, dub_json_str(unit, "head")),
+                subject_unit, recused);
   }
   if(dub_json_array_has_str(to, NOTIFY_ROLE_SUPERVISORS))
     add_role(out, officers, "supervisor", subject_unit, recused);
@@ -202,8 +204,7 @@ static bool parse_hms(const char *s, size_t len, int *out)
     return false;
   if(got != 2 && got != 3)
     return false;
-  if(h < 0 || h > 24 || m < 0 || m > 59 || sec < 0 || sec > 59 ||
-     (h == 24 && (m || sec)))
+  if(h < 0 || h > 24 || m < 0 || m > 59 || sec < 0 || sec > 59 || (h == 24 && (m || sec)))
     return false;
   *out = h * 3600 + m * 60 + sec;
   return true;
@@ -248,6 +249,12 @@ int64_t notification_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
   if(d > max_ms)
     d = max_ms;
   return d / 2 + (int64_t)((double)(d - d / 2) * random);
+}
+
+bool notification_retries_end(long long attempts, long long max_attempts,
+                              int64_t created_ms, int64_t next_ms, int64_t max_age_ms)
+{
+  return attempts >= max_attempts || next_ms - created_ms > max_age_ms;
 }
 
 char *notification_digest_text(const json_t *case_ids, long long count)

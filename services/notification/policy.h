@@ -77,6 +77,12 @@ int64_t notification_quiet_until(const struct notification_quiet *q, int64_t now
 int64_t notification_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
                                 double random);
 
+/* Whether the retries of a message end after a temporary failure: when 'attempts' (made
+ * so far) reached 'max_attempts', or when the next attempt, due at 'next_ms', would come
+ * later than 'max_age_ms' after the message was created at 'created_ms'. */
+bool notification_retries_end(long long attempts, long long max_attempts,
+                              int64_t created_ms, int64_t next_ms, int64_t max_age_ms);
+
 /* The digest SMS for 'count' folded notifications about the case numbers in 'case_ids'
  * (an array of strings, the first few are named). Returns a new string. */
 char *notification_digest_text(const json_t *case_ids, long long count);

@@ -112,7 +112,8 @@ char *notification_encode_header(const char *value)
   while(off < len) {
     /* 45 bytes give 60 base64 characters, 72 with "=?UTF-8?B?" and "?=". */
     size_t take = len - off > 45 ? 45 : len - off;
-    while(take < len - off && take > 0 && ((unsigned char)value[off + take] & 0xC0) == 0x80)
+    while(take < len - off && take > 0 &&
+          ((unsigned char)value[off + take] & 0xC0) == 0x80)
       take--;
     char *word = b64((const unsigned char *)value + off, take);
     dub_buf_appendf(&buf, "%s=?UTF-8?B?%s?=", off ? "\r\n " : "", word);

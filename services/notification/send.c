@@ -219,16 +219,18 @@ static void settle(struct notification_sender *s, const json_t *job,
     set_state(s, job, "sent", detail, 0);
     unschedule(s, job);
     break;
-  case NOTIFY_TEMPORARY:
-    if(attempts >= conf->max_attempts || now - created > conf->max_age_s * 1000) {
+  case NOTIFY_TEMPORARY: {
+    int64_t due = now + notification_backoff_ms((int)attempts + 1, conf->retry_base_ms,
+                                                conf->retry_max_ms, random01(s));
+    if(notification_retries_end(attempts, conf->max_attempts, created, due,
+                                conf->max_age_s * 1000)) {
       give_up(s, job, "technical-failure", detail);
     } else {
-      int64_t due = now + notification_backoff_ms((int)attempts + 1, conf->retry_base_ms,
-                                                  conf->retry_max_ms, random01(s));
       set_state(s, job, "temporary-failure", detail, due);
       schedule(s, job, due);
     }
     break;
+  }
   case NOTIFY_PERMANENT:
     give_up(s, job, "permanent-failure", detail);
     break;
@@ -255,8 +257,8 @@ static char *address(struct notification_sender *s, const json_t *job)
   char *plain = NULL, *why = NULL, *out = NULL;
   size_t len = 0;
   json_t *who = NULL;
-  if(!sealed || dub_crypto_open(s->n->keys, sealed, dub_json_str(job, "case_id"), &plain,
-                                &len))
+  if(!sealed ||
+     dub_crypto_open(s->n->keys, sealed, dub_json_str(job, "case_id"), &plain, &len))
     return NULL;
   if(!dub_json_parse(plain, len, &who, &why))
     out = dub_xstrdup(dub_json_str(who, is_sms(job) ? "phone" : "email"));
@@ -270,21 +272,18 @@ static char *outbox_content(struct notification_sender *s, const json_t *job,
                             const char *to)
 {
   if(is_sms(job)) {
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "key",
-                            dub_json_str(job, "key"), "case_id",
-                            dub_json_str(job, "case_id"), "template",
-                            dub_json_str(job, "template"), "to", to, "text",
-                            dub_json_str(job, "text"), "chars",
-                            json_object_get(job, "chars"), "parts",
-                            json_object_get(job, "parts"));
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "key", dub_json_str(job, "key"), "case_id",
+        dub_json_str(job, "case_id"), "template", dub_json_str(job, "template"), "to", to,
+        "text", dub_json_str(job, "text"), "chars", json_object_get(job, "chars"),
+        "parts", json_object_get(job, "parts"));
     char *text = dub_json_dump(doc);
     json_decref(doc);
     return text;
   }
-  return notification_email_compose(s->n->conf.smtp_from, to,
-                                    dub_json_str(job, "subject"),
-                                    dub_json_str(job, "body"), dub_json_str(job, "key"),
-                                    dub_time_now_ms());
+  return notification_email_compose(
+      s->n->conf.smtp_from, to, dub_json_str(job, "subject"), dub_json_str(job, "body"),
+      dub_json_str(job, "key"), dub_time_now_ms());
 }
 
 static const char *outbox_ext(const json_t *job)
@@ -333,8 +332,8 @@ static enum notification_result call_provider(struct notification_sender *s,
                   notification_outbox_sync(dir)
               ? NOTIFY_TEMPORARY
               : NOTIFY_SENT;
-    *detail = dub_xstrdup(res == NOTIFY_SENT ? "written to the outbox"
-                                             : "outbox not writable");
+    *detail =
+        dub_xstrdup(res == NOTIFY_SENT ? "written to the outbox" : "outbox not writable");
     free(content);
   }
   observe(s, kind, t0);
@@ -378,8 +377,9 @@ static enum dub_err send_now(struct notification_sender *s, const json_t *job)
   free(mkey);
   char *detail = NULL;
   enum notification_result res = call_provider(s, job, &detail);
-  if(res == NOTIFY_UNKNOWN || (res == NOTIFY_TEMPORARY && provider_of(s, job) != P_OUTBOX &&
-                               strncmp(detail, "HTTP", 4) != 0)) {
+  if(res == NOTIFY_UNKNOWN ||
+     (res == NOTIFY_TEMPORARY && provider_of(s, job) != P_OUTBOX &&
+      strncmp(detail, "HTTP", 4) != 0)) {
     b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : BREAKER_MIN_MS;
     if(b->backoff_ms > BREAKER_MAX_MS)
       b->backoff_ms = BREAKER_MAX_MS;
@@ -408,7 +408,8 @@ static bool limited(const json_t *job)
 }
 
 /* Folds the job into the recipient's digest of this window. */
-static enum dub_err fold(struct notification_sender *s, const json_t *job, long long bucket)
+static enum dub_err fold(struct notification_sender *s, const json_t *job,
+                         long long bucket)
 {
   const char *rid = dub_json_str(job, "recipient_id");
   int64_t window_ms = s->n->conf.window_s * 1000;
@@ -427,7 +428,8 @@ static enum dub_err fold(struct notification_sender *s, const json_t *job, long 
   dub_cache_pipeline_add(p, 5, zadd, NULL);
   enum dub_err rc = exec_free(s->cache, p);
   if(!rc) {
-    json_t *extra = json_pack("{s:s, s:I}", "digest_of", rid, "bucket", (json_int_t)bucket);
+    json_t *extra =
+        json_pack("{s:s, s:I}", "digest_of", rid, "bucket", (json_int_t)bucket);
     rc = notification_state_set(s->n, s->cache, job, "folded", extra, &s->acks, NULL);
     json_decref(extra);
   }
@@ -440,8 +442,8 @@ static enum dub_err fold(struct notification_sender *s, const json_t *job, long 
 /* Holds a non-urgent SMS until quiet hours end at 'until'. */
 static enum dub_err hold(struct notification_sender *s, const json_t *job, int64_t until)
 {
-  json_t *extra = json_pack("{s:I, s:I}", "hold_until", (json_int_t)until, "due",
-                            (json_int_t)until);
+  json_t *extra =
+      json_pack("{s:I, s:I}", "hold_until", (json_int_t)until, "due", (json_int_t)until);
   enum dub_err rc =
       notification_state_set(s->n, s->cache, job, "queued", extra, &s->acks, NULL);
   json_decref(extra);
@@ -492,9 +494,9 @@ static enum dub_err outbox_batch(struct notification_sender *s, json_t *jobs)
       continue;
     char *content = outbox_content(s, job, to);
     bool written = false;
-    ok[i] = !notification_outbox_write(s->n->conf.outbox_dir, dub_json_str(job, "channel"),
-                                       dub_json_str(job, "key"), outbox_ext(job), content,
-                                       &written);
+    ok[i] = !notification_outbox_write(
+        s->n->conf.outbox_dir, dub_json_str(job, "channel"), dub_json_str(job, "key"),
+        outbox_ext(job), content, &written);
     free(content);
     free(to);
   }
@@ -506,8 +508,8 @@ static enum dub_err outbox_batch(struct notification_sender *s, json_t *jobs)
   json_array_foreach(jobs, i, job)
   {
     char *mkey = notification_msg_key(dub_json_str(job, "tag"), dub_json_str(job, "key"));
-    const char *argv[] = {"EVAL", notification_state_script, "1", mkey,
-                          ok[i] && synced ? "sent" : "queued", now};
+    const char *argv[] = {"EVAL", notification_state_script,           "1",
+                          mkey,   ok[i] && synced ? "sent" : "queued", now};
     dub_cache_pipeline_add(p, 6, argv, NULL);
     free(mkey);
   }
@@ -518,10 +520,10 @@ static enum dub_err outbox_batch(struct notification_sender *s, json_t *jobs)
     json_array_foreach(jobs, i, job)
     {
       if(ok[i] && synced)
-        notification_state_note(s->n, job, "sent", replies[i]->type == DUB_CACHE_ARRAY
-                                                       ? replies[i]->elements[1]->integer
-                                                       : -1,
-                                extra, &s->acks);
+        notification_state_note(
+            s->n, job, "sent",
+            replies[i]->type == DUB_CACHE_ARRAY ? replies[i]->elements[1]->integer : -1,
+            extra, &s->acks);
     }
     json_decref(extra);
     dub_cache_replies_free(replies, n);
@@ -545,7 +547,7 @@ static bool is_job_record(const struct dub_kafka_msg *msg)
  * folded beyond the recipient's limit, or sent now (outbox jobs together); one found
  * "sending" was interrupted by a crash and becomes unknown. */
 static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
-                               const struct dub_kafka_msg *const *raw)
+                                const struct dub_kafka_msg *const *raw)
 {
   size_t n = json_array_size(jobs), i;
   json_t *job;
@@ -572,10 +574,22 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
     char *kkey = notification_case_keys_key(dub_json_str(job, "tag"));
     /* The record's own bytes when there is one: no second serialisation. */
     char *text = raw ? NULL : dub_json_dump(job);
-    const char *argv[] = {"EVAL", claim_script, "2", mkey, kkey, now,
-                          raw ? raw[i]->value : text, dub_json_str(job, "key")};
-    size_t lens[] = {4, strlen(claim_script), 1, strlen(mkey), strlen(kkey), strlen(now),
-                     raw ? raw[i]->value_len : strlen(text), strlen(argv[7])};
+    const char *argv[] = {"EVAL",
+                          claim_script,
+                          "2",
+                          mkey,
+                          kkey,
+                          now,
+                          raw ? raw[i]->value : text,
+                          dub_json_str(job, "key")};
+    size_t lens[] = {4,
+                     strlen(claim_script),
+                     1,
+                     strlen(mkey),
+                     strlen(kkey),
+                     strlen(now),
+                     raw ? raw[i]->value_len : strlen(text),
+                     strlen(argv[7])};
     dub_cache_pipeline_add(p, 8, argv, lens);
     free(mkey);
     free(kkey);
@@ -712,7 +726,8 @@ static void on_batch(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
   json_decref(jobs);
 }
 
-/* ---- what is due: retries, held messages, reconciliation, digests ------------------- */
+/* ---- what is due: retries, held messages, reconciliation, digests -------------------
+ */
 
 static json_t *load_job(struct notification_sender *s, const char *tag, const char *key,
                         char **state)
@@ -749,8 +764,9 @@ static void due_message(struct notification_sender *s, const char *tag, const ch
   if(strcmp(state, "sending") == 0) {
     settle(s, job, NOTIFY_UNKNOWN, "interrupted while sending", 0);
   } else if(strcmp(state, "unknown") == 0 && provider_of(s, job) == P_OUTBOX &&
-            notification_outbox_exists(s->n->conf.outbox_dir, dub_json_str(job, "channel"),
-                                       key, outbox_ext(job))) {
+            notification_outbox_exists(s->n->conf.outbox_dir,
+                                       dub_json_str(job, "channel"), key,
+                                       outbox_ext(job))) {
     settle(s, job, NOTIFY_SENT, "reconciled: the outbox file is there", 0);
   } else if(strcmp(state, "queued") == 0 || strcmp(state, "temporary-failure") == 0 ||
             strcmp(state, "unknown") == 0) {
@@ -798,11 +814,12 @@ static void due_digest(struct notification_sender *s, const char *rid, const cha
     char *text = notification_digest_text(cases, count);
     size_t chars = notification_utf8_chars(text);
     json_t *digest = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:I, s:i, s:b, s:b, "
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:I, s:i, s:b, "
+        "s:b, "
         "s:I}",
         "kind", "job", "key", key, "tag", rid, "case_id", "digest", "cause", bucket,
-        "event", "digest", "template", "digest.sms", "channel", "sms", "recipient_id", rid,
-        "to", json_object_get(first, "to"), "masked", dub_json_str(first, "masked"),
+        "event", "digest", "template", "digest.sms", "channel", "sms", "recipient_id",
+        rid, "to", json_object_get(first, "to"), "masked", dub_json_str(first, "masked"),
         "text", text, "chars", (json_int_t)chars, "parts", notification_sms_parts(chars),
         "urgent", 1, "digest", 1, "created_at", (json_int_t)dub_time_now_ms());
     json_object_set(digest, "kafka_key", json_object_get(first, "kafka_key"));
@@ -925,13 +942,13 @@ static enum dub_err rebuild(struct notification_sender *s)
   enum dub_err rc = notification_reader_open(env->brokers, NOTIFY_TOPIC, &reader);
   if(rc)
     return rc;
-  dub_log_warn("message states missing from redis: rebuilding them from %s", NOTIFY_TOPIC);
+  dub_log_warn("message states missing from redis: rebuilding them from %s",
+               NOTIFY_TOPIC);
   while(!rc && !atomic_load(&s->stop)) {
     struct dub_cache_pipeline *p = dub_cache_pipeline_new();
     const struct dub_kafka_msg *msg = NULL;
     size_t got = 0;
-    while(got < 500 && !dub_kafka_reader_poll(reader, got ? 0 : 200, &msg) &&
-          msg) {
+    while(got < 500 && !dub_kafka_reader_poll(reader, got ? 0 : 200, &msg) && msg) {
       rebuild_one(s, msg, p);
       got++;
     }
@@ -1016,10 +1033,11 @@ enum dub_err notification_sender_start(struct notification *n, char **why)
   }
   rc = dub_cache_new(env->redis_url, 1000, 2000, &s->cache, why);
   if(!rc && n->conf.sms_url)
-    rc = notification_kannel_new(n->conf.sms_url, n->conf.send_timeout_ms, &s->kannel, why);
+    rc = notification_kannel_new(n->conf.sms_url, n->conf.send_timeout_ms, &s->kannel,
+                                 why);
   if(!rc && n->conf.smtp_url)
-    rc = notification_smtp_new(n->conf.smtp_url, n->conf.smtp_from, n->conf.send_timeout_ms,
-                               &s->smtp, why);
+    rc = notification_smtp_new(n->conf.smtp_url, n->conf.smtp_from,
+                               n->conf.send_timeout_ms, &s->smtp, why);
   if(rc)
     return rc;
   static const char *const topics[] = {NOTIFY_TOPIC};

@@ -75,7 +75,8 @@ enum notification_result notification_smtp_send(struct notification_smtp *s,
   curl_easy_setopt(s->curl, CURLOPT_READDATA, &r);
   curl_easy_setopt(s->curl, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, s->timeout_ms);
-  curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, s->timeout_ms < 2000 ? s->timeout_ms : 2000L);
+  curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   s->timeout_ms < 2000 ? s->timeout_ms : 2000L);
   curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
   CURLcode cc = curl_easy_perform(s->curl);
   long code = 0;

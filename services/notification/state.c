@@ -87,11 +87,11 @@ void notification_state_note(struct notification *n, const json_t *job, const ch
                      state);
   if(strcmp(state, "sending") == 0)
     return; /* in Redis only: the outcome record follows */
-  json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "kind", "state", "key",
-                          dub_json_str(job, "key"), "tag", dub_json_str(job, "tag"),
-                          "case_id", dub_json_str(job, "case_id"), "channel",
-                          dub_json_str(job, "channel"), "state", state, "at",
-                          (json_int_t)dub_time_now_ms());
+  json_t *rec =
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "kind", "state", "key",
+                dub_json_str(job, "key"), "tag", dub_json_str(job, "tag"), "case_id",
+                dub_json_str(job, "case_id"), "channel", dub_json_str(job, "channel"),
+                "state", state, "at", (json_int_t)dub_time_now_ms());
   if(attempts >= 0)
     json_object_set_new(rec, "attempts", json_integer(attempts));
   if(extra)

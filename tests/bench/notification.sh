@@ -11,6 +11,9 @@
 #   outbox  OUTBOX_JOBS SMS jobs are written to duban.notifications while notification
 #           is stopped (SIGSTOP), then it is continued and timed until every job is
 #           recorded as sent (each one a file in the outbox, synced per batch)
+#   planner PLANNER_EVENTS case events (duban.case.warning, one officer each, SMS and
+#           email) written to duban.cases the same way, timed until both jobs of every
+#           one are recorded as sent: the planner stage and the sender, end to end
 #   kannel  notification restarted with DUBAN_SMS_URL; KANNEL_JOBS jobs the same way,
 #           timed until every one was accepted by Kannel (HTTP 202) and recorded
 #   raw     the same number of sendsms requests, same text and parameters, one after
@@ -18,7 +21,7 @@
 # Builds nothing: `make bench-notification` builds first.
 #
 # Environment (defaults in brackets): BENCH_OUTBOX_JOBS [100000], BENCH_KANNEL_JOBS
-# [3000], BENCH_TIMEOUT [300] seconds per phase, BENCH_KEEP_VAR [unset: the var dir is
+# [3000], BENCH_PLANNER_EVENTS [20000], BENCH_TIMEOUT [300] seconds per phase, BENCH_KEEP_VAR [unset: the var dir is
 # removed at the end], BENCH_PERF [unset; N: perf record notification for N seconds of
 # each phase into the var dir, kept].
 set -euo pipefail
@@ -30,6 +33,7 @@ BUILD=${1:?usage: notification.sh BUILD_DIR}
 BIN=$BUILD/services/notification/duban-notification
 OUTBOX_JOBS=${BENCH_OUTBOX_JOBS:-100000}
 KANNEL_JOBS=${BENCH_KANNEL_JOBS:-3000}
+PLANNER_EVENTS=${BENCH_PLANNER_EVENTS:-20000}
 TIMEOUT=${BENCH_TIMEOUT:-300}
 KAFKA_PORT=24092
 REDIS_PORT=24379
@@ -102,15 +106,42 @@ with open(path, "w", encoding="utf-8") as f:
 PY
 }
 
-# run_phase NAME N FILE: writes the jobs while notification is stopped, continues it and
-# prints "seconds rate cpu_seconds" once N more notifications are recorded as sent
-# (cpu_seconds: what notification used meanwhile).
+# events FILE N: N duban.case.warning events of as many cases, as "key<TAB>value" lines,
+# each telling one of the demo directory's officers by SMS and email (2 jobs an event).
+events() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys, uuid
+path, n = sys.argv[1], int(sys.argv[2])
+officers = [("U-IG-05", "O-IG05-ZHENG"), ("U-IG-05", "O-IG05-FENG"), ("U-CMO", "O-CMO-ZHAO"),
+            ("U-CMO", "O-CMO-SUN"), ("U-IG-03", "O-IG03-LI"), ("U-IG-05", "O-IG05-WANG")]
+run = uuid.uuid4().hex[:6].upper()
+with open(path, "w", encoding="utf-8") as f:
+    for i in range(n):
+        case = f"DBP{run}{i:017d}"
+        unit, officer = officers[i % len(officers)]
+        ev = {"specversion": "1.0", "id": f"bench-{run}-{i}", "source": "/duban/deadline",
+              "type": "duban.case.warning", "time": "2026-10-09T00:00:01+08:00",
+              "datacontenttype": "application/json",
+              "data": {"case_id": case, "clock": "resolve", "unit": unit, "officer": officer,
+                       "due_at": "2026-10-12T23:59:59+08:00"}}
+        f.write(case + "\t" + json.dumps(ev, ensure_ascii=False, separators=(",", ":")) + "\n")
+PY
+}
+
+# run_phase NAME N FILE TOPIC HEADER...: writes FILE's records to TOPIC (with the kcat -H
+# headers given) while notification is stopped, continues it and prints "seconds rate
+# cpu_seconds" once N more notifications are recorded as sent (cpu_seconds: what
+# notification used meanwhile).
 run_phase() {
-	local name=$1 n=$2 file=$3 pid base start end target
+	local name=$1 n=$2 file=$3 topic=$4 pid base start end target h headers=()
+	shift 4
+	for h in "$@"; do
+		headers+=(-H "$h")
+	done
 	pid=$(<"$VAR/run/notification.pid")
 	base=$(sent)
 	kill -STOP "$pid"
-	kcat -P -b "$BROKER" -t duban.notifications -K $'\t' -H duban-kind=job -l "$file" \
+	kcat -P -b "$BROKER" -t "$topic" -K $'\t' "${headers[@]}" -l "$file" \
 		-X enable.idempotence=true -X linger.ms=5 >>"$LOG" 2>&1
 	target=$((base + n))
 	t0=$(ticks "$pid")
@@ -134,7 +165,8 @@ stack_started=1
 
 say "outbox: $OUTBOX_JOBS jobs"
 jobs "$VAR/outbox-jobs.tsv" "$OUTBOX_JOBS" O
-read -r outbox_s outbox_rate outbox_cpu < <(run_phase outbox "$OUTBOX_JOBS" "$VAR/outbox-jobs.tsv")
+read -r outbox_s outbox_rate outbox_cpu < <(run_phase outbox "$OUTBOX_JOBS" \
+	"$VAR/outbox-jobs.tsv" duban.notifications duban-kind=job)
 files=$(find "$VAR/outbox/sms" -name '*.json' | wc -l)
 ((files == OUTBOX_JOBS)) || die "outbox holds $files files, not $OUTBOX_JOBS"
 
@@ -161,6 +193,12 @@ print(f"{s:.2f} {n / s:.0f}")
 PY
 )
 
+say "planner: $PLANNER_EVENTS case events on duban.cases, 2 jobs each, to the outbox"
+events "$VAR/events.tsv" "$PLANNER_EVENTS"
+read -r planner_s planner_rate planner_cpu < <(run_phase planner $((2 * PLANNER_EVENTS)) \
+	"$VAR/events.tsv" duban.cases content-type=application/cloudevents+json \
+	duban-type=duban.case.warning)
+
 say "kannel: starting bearerbox, smsbox and the fake SMSC"
 kannel_started=1
 url=$("$ROOT/deploy/local/kannel.sh" start 2>>"$LOG" | tail -n 1)
@@ -173,7 +211,8 @@ DUBAN_SMS_URL=$url DUBAN_NOTIFY_SEND_TIMEOUT_MS=10000 \
 
 say "kannel: $KANNEL_JOBS jobs through notification"
 jobs "$VAR/kannel-jobs.tsv" "$KANNEL_JOBS" K
-read -r kannel_s kannel_rate kannel_cpu < <(run_phase kannel "$KANNEL_JOBS" "$VAR/kannel-jobs.tsv")
+read -r kannel_s kannel_rate kannel_cpu < <(run_phase kannel "$KANNEL_JOBS" \
+	"$VAR/kannel-jobs.tsv" duban.notifications duban-kind=job)
 
 say "raw: $KANNEL_JOBS sendsms requests in a loop over one connection"
 python3 - "$VAR/kannel-jobs.tsv" "$url" "http://127.0.0.1:$PORT/v1/dlr" >"$VAR/raw.curl" <<'PY'
@@ -201,6 +240,10 @@ printf '%-36s %8d %9s %10s %14ss\n' "outbox provider" "$OUTBOX_JOBS" "$outbox_s"
 	"$outbox_rate" "$outbox_cpu"
 printf '%-36s %8d %9s %10s\n' "  bare file loop, same file system" "$OUTBOX_JOBS" "$files_s" \
 	"$files_rate"
+printf '%-36s %8d %9s %10s %14ss\n' "case events -> jobs -> outbox (jobs)" \
+	$((2 * PLANNER_EVENTS)) "$planner_s" "$planner_rate" "$planner_cpu"
+printf '%-36s %8d %9s %10s %16s\n' "  the same, in case events" "$PLANNER_EVENTS" "$planner_s" \
+	"$((planner_rate / 2))" ""
 printf '%-36s %8d %9s %10s %14ss\n' "Kannel through notification" "$KANNEL_JOBS" "$kannel_s" \
 	"$kannel_rate" "$kannel_cpu"
 printf '%-36s %8d %9s %10s\n' "raw sendsms loop (curl -K)" "$KANNEL_JOBS" "$raw_s" "$raw_rate"

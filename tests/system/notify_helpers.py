@@ -26,6 +26,11 @@ SMTP_PORT = 24025
 KANNEL_ENV = {"DUBAN_KANNEL_ADMIN_PORT": "24013", "DUBAN_KANNEL_SMSBOX_PORT": "24001",
               "DUBAN_KANNEL_SMSC_PORT": "24002", "DUBAN_KANNEL_SENDSMS_PORT": "24014"}
 
+# How long the tests wait for a message to arrive or a state to change: generous, as the
+# suite shares two cores with Kafka, Redis and Kannel; these are not timing tests (the
+# speeds are measured in tests/bench/notification.sh).
+ARRIVAL_S = 90
+
 GOT = re.compile(r"Got message \d+: <(.*)>\s*$")
 
 

@@ -9,8 +9,11 @@ import subprocess
 import time
 import uuid
 
-from notify_helpers import (OFFICER_PHONES, ROOT, deadline_event, gateway,  # noqa: F401
-                            gateway_env, moments, new_case, notifications,
+import requests
+
+from conftest import PORTS
+from notify_helpers import (ARRIVAL_S, OFFICER_PHONES, ROOT, deadline_event,  # noqa: F401
+                            gateway, gateway_env, moments, new_case, notifications,
                             restart_notification, sms_about, wait_until)
 
 def template(name):
@@ -26,16 +29,16 @@ def test_assignment_sms_email_receipt_and_reporter(stack, gateway):
     # The dates in the text are the ones the deadline service computed for the case.
     accept_by, due_at = moments(stack, case)
     want = f"【督办】督办事项{case}请于{accept_by}前签收、{due_at}前办结。"
-    got = wait_until(lambda: [m for m in sms_about(kannel, case) if "签收" in m[1]], 30)
+    got = wait_until(lambda: [m for m in sms_about(kannel, case) if "签收" in m[1]], ARRIVAL_S)
     assert got == [(OFFICER_PHONES[officer], want, 2)]  # 78 characters: two parts
     # The reporter's acknowledgement reaches the reporter's number and nobody else.
     ack = f"【督办】您反映的问题已受理，编号{case}，请凭编号查询办理进展。"
-    got = wait_until(lambda: [m for m in sms_about(kannel, case) if "受理" in m[1]], 30)
+    got = wait_until(lambda: [m for m in sms_about(kannel, case) if "受理" in m[1]], ARRIVAL_S)
     assert got == [(reporter, ack, 1)]
     assert all(to == reporter for to, text, _ in kannel.received() if "您反映" in text
                and case in text)
 
-    mails = wait_until(lambda: [m for m in mailbox.messages() if case in m["Subject"]], 30)
+    mails = wait_until(lambda: [m for m in mailbox.messages() if case in m["Subject"]], ARRIVAL_S)
     assert len(mails) == 1
     mail = mails[0]
     assert mail["Subject"] == f"【督办】督办事项 {case} 已交办，请及时签收"
@@ -53,7 +56,7 @@ def test_assignment_sms_email_receipt_and_reporter(stack, gateway):
     def states():
         return {(n["recipient_id"], n["channel"]): n for n in notifications(stack, case)}
     s = wait_until(lambda: states().get((officer, "sms"), {}).get("status") == "delivered"
-                   and states(), 30)
+                   and states(), ARRIVAL_S)
     assert s, states()
     assert s[(officer, "sms")]["parts"] == 2 and s[(officer, "sms")]["chars"] == 78
     assert s[(officer, "email")]["status"] == "sent"
@@ -69,7 +72,7 @@ def test_recused_officers_are_never_told(stack, gateway):
     kannel, _, _ = gateway
     case = new_case(stack, phone="+8613812340002")
     stack.wait_for("assignment", f"/v1/assignments/{case}")
-    wait_until(lambda: sms_about(kannel, case), 30)
+    wait_until(lambda: sms_about(kannel, case), ARRIVAL_S)
     # O-IG05-WANG declared a conflict with U-STREET-07: an event naming him tells him
     # nothing; the level-4 escalation tells the unit head, supervisors and leaders.
     deadline_event(stack, "duban.case.warning", case, clock="resolve",
@@ -78,7 +81,7 @@ def test_recused_officers_are_never_told(stack, gateway):
                    due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05", officer="O-IG05-WANG")
     heads = {OFFICER_PHONES[o] for o in ("O-IG05-ZHENG", "O-CMO-ZHAO", "O-CMO-SUN")}
     got = wait_until(lambda: heads <= {to for to, t, _ in sms_about(kannel, case)
-                                       if "4级督办" in t}, 30)
+                                       if "4级督办" in t}, ARRIVAL_S)
     assert got, sms_about(kannel, case)
     time.sleep(1)
     assert not [m for m in sms_about(kannel, case) if m[0] == OFFICER_PHONES["O-IG05-WANG"]]
@@ -98,6 +101,50 @@ def test_sms_template_using_the_title_is_refused_at_load(stack, tmp_path):
                          timeout=30)
     assert out.returncode != 0
     assert "templates/duban.case.assigned.sms.txt: {{title}} is not allowed in an SMS" \
+        in out.stderr
+
+
+def dlr(stack, **params):
+    return requests.get(stack.url("notification", "/v1/dlr"), params=params, timeout=10)
+
+
+def test_delivery_reports_only_from_the_allow_list_and_with_our_mac(stack, gateway):
+    kannel, _, urls = gateway
+    forged = {"k": "0" * 64, "t": "DB01M8N037AQ9D74ZJ658H02EN4P", "m": "f" * 64, "s": "1"}
+    # From loopback (allowed by default) but without the MAC of a message we sent.
+    r = dlr(stack, **forged)
+    assert r.status_code == 403, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["message"]) == ("forbidden",
+                                                 "not a delivery report we asked for")
+    # With smsbox's address (loopback) outside DUBAN_DLR_ALLOW, Kannel's own reports are
+    # refused too: the officer's SMS arrives, and stays sent, not delivered.
+    restart_notification(stack, **gateway_env(*urls, DUBAN_DLR_ALLOW="10.0.0.0/8, fd00::/8"))
+    try:
+        r = dlr(stack, **forged)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["message"] == \
+            "delivery reports are taken only from DUBAN_DLR_ALLOW"
+        case = new_case(stack, phone="+8613812340011")
+        officer = stack.wait_for("assignment", f"/v1/assignments/{case}").json()["officer"]
+        assert wait_until(lambda: [m for m in sms_about(kannel, case) if "签收" in m[1]], ARRIVAL_S)
+        # Kannel's reports were answered 403 (the forged one above was the first).
+        refused = 'route="/v1/dlr",method="GET",code="403"'
+        assert wait_until(lambda: stack.metric(PORTS["notification"],
+                                               "duban_http_requests_total", refused) >= 2, ARRIVAL_S)
+        sms = [n for n in notifications(stack, case)
+               if n["recipient_id"] == officer and n["channel"] == "sms"]
+        assert [n["status"] for n in sms] == ["sent"], sms
+    finally:
+        restart_notification(stack, **gateway_env(*urls))
+    # A value that is not an address stops the start, naming the variable.
+    binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "notification",
+                          "duban-notification")
+    env = dict(stack.env, DUBAN_DLR_ALLOW="kannel.local", DUBAN_NOTIFICATION_PORT="24099")
+    out = subprocess.run([binary], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode != 0
+    assert "DUBAN_DLR_ALLOW: 'kannel.local' is not an IPv4 or IPv6 address or prefix" \
         in out.stderr
 
 
@@ -122,7 +169,7 @@ def test_quiet_hours_hold_non_urgent_sms_until_the_window_ends(stack, gateway):
         assert {n["template"] for n in held} == {"duban.case.assigned.sms",
                                                 "duban.case.received.sms"}
         got = wait_until(lambda: len([m for m in sms_about(kannel, case)
-                                      if "3级督办" not in m[1]]) == 2, 30)
+                                      if "3级督办" not in m[1]]) == 2, ARRIVAL_S)
         assert got and time.monotonic() - t0 > 5
     finally:
         restart_notification(stack, **gateway_env(*urls))
@@ -175,11 +222,11 @@ def test_closed_tells_the_reporter_unless_anonymous(stack, gateway):
                       headers=[("content-type", "application/cloudevents+json"),
                                ("duban-type", "duban.case.closed")])
     want = f"【督办】您反映的问题（编号{named}）已办结销号，感谢您的监督。"
-    assert wait_until(lambda: [m for m in sms_about(kannel, named) if "销号" in m[1]], 30) \
+    assert wait_until(lambda: [m for m in sms_about(kannel, named) if "销号" in m[1]], ARRIVAL_S) \
         == [(reporter, want, 1)]
     # The anonymous reporter's case: the officer hears of the assignment, the reporter
     # of nothing, ever.
-    assert wait_until(lambda: sms_about(kannel, anonymous), 30)
+    assert wait_until(lambda: sms_about(kannel, anonymous), ARRIVAL_S)
     time.sleep(2)
     assert all(to != "+8613812340005" for to, _, _ in kannel.received())
     assert "reporter" not in {n["recipient_id"] for n in notifications(stack, anonymous)}

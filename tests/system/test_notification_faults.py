@@ -10,9 +10,9 @@ import signal
 import time
 import uuid
 
-from notify_helpers import (OFFICER_PHONES, deadline_event, deadline_events,  # noqa: F401
-                            gateway, gateway_env, new_case, notifications,
-                            restart_notification, wait_until)
+from notify_helpers import (ARRIVAL_S, OFFICER_PHONES, deadline_event,  # noqa: F401
+                            deadline_events, gateway, gateway_env, new_case,
+                            notifications, restart_notification, wait_until)
 
 OFFICER = "O-IG05-FENG"
 # The outage of test_gateway_down_for_a_minute; shorter only to debug the test itself.
@@ -78,7 +78,7 @@ def test_gateway_refusing_with_503(stack, gateway):
     try:
         cases = warnings_for(stack, 12, "R")
         assert wait_until(lambda: sum(n["status"] == "temporary-failure" or n["attempts"] > 1
-                                      for n in states(stack, cases)) >= 5, 30)
+                                      for n in states(stack, cases)) >= 5, ARRIVAL_S)
         time.sleep(3)
         refused = [n for n in states(stack, cases) if n["attempts"] > 1]
         assert refused, states(stack, cases)
@@ -86,7 +86,7 @@ def test_gateway_refusing_with_503(stack, gateway):
         kannel.run("smsc-start")
     check_once(stack, kannel, mailbox, cases, "gateway refusing (503)")
     assert wait_until(lambda: all(n["status"] in ("sent", "delivered")
-                                  for n in states(stack, cases)), 30)
+                                  for n in states(stack, cases)), ARRIVAL_S)
 
 
 def test_gateway_hanging(stack, gateway):
@@ -95,7 +95,7 @@ def test_gateway_hanging(stack, gateway):
     try:
         cases = warnings_for(stack, 6, "H")
         assert wait_until(lambda: any(n["status"] == "unknown"
-                                      for n in states(stack, cases)), 30)
+                                      for n in states(stack, cases)), ARRIVAL_S)
         time.sleep(4)
     finally:
         assert "resumed" in kannel.admin("resume")
@@ -110,11 +110,11 @@ def test_gateway_down_for_a_minute(stack, gateway):
     try:
         cases = warnings_for(stack, 8, "D")
         # Emails go on; SMS wait, retried with backoff.
-        assert wait_until(lambda: all(counts(kannel, mailbox, cases)[1].values()), 30)
+        assert wait_until(lambda: all(counts(kannel, mailbox, cases)[1].values()), ARRIVAL_S)
         # Refused connections are retried; while the gateway's breaker is open the rest
         # wait without an attempt.
         assert wait_until(lambda: any(n["status"] == "temporary-failure"
-                                      for n in states(stack, cases)), 30)
+                                      for n in states(stack, cases)), ARRIVAL_S)
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t0)))
         assert not any(counts(kannel, mailbox, cases)[0].values())
         waiting = states(stack, cases)
@@ -151,7 +151,7 @@ def test_events_and_jobs_delivered_again_go_out_once(stack, gateway):
         stack.produce("duban.cases", json.dumps(event, ensure_ascii=False), key=case,
                       headers=[("content-type", "application/cloudevents+json"),
                                ("duban-type", event["type"])])
-    assert wait_until(lambda: all_arrived(kannel, mailbox, [case]), 30)
+    assert wait_until(lambda: all_arrived(kannel, mailbox, [case]), ARRIVAL_S)
     # The jobs themselves again on duban.notifications.
     jobs = [line.split(b"\t", 2) for line in stack.topic("duban.notifications").splitlines()
             if case.encode() in line and b'"kind":"job"' in line]
@@ -168,7 +168,7 @@ def test_redis_loss_is_rebuilt_from_kafka(stack, gateway):
     kannel, mailbox, _ = gateway
     case = new_case(stack, phone="+8613812340009")
     assert wait_until(lambda: len([n for n in notifications(stack, case)
-                                   if n["status"] in ("sent", "delivered")]) >= 3, 30)
+                                   if n["status"] in ("sent", "delivered")]) >= 3, ARRIVAL_S)
     before = {(n["recipient_id"], n["channel"]): n["status"]
               for n in notifications(stack, case)}
     officer = stack.wait_for("assignment", f"/v1/assignments/{case}").json()["officer"]
@@ -180,13 +180,23 @@ def test_redis_loss_is_rebuilt_from_kafka(stack, gateway):
     for key, _, value in jobs:
         stack.produce("duban.notifications", value, key=key.decode(),
                       headers=[("duban-kind", "job")])
-    r = stack.wait_for("notification", f"/v1/notifications?case_id={case}",
-                       pred=lambda r: r.status_code == 200 and
-                       len(r.json()["notifications"]) == len(before), timeout=60)
-    after = {(n["recipient_id"], n["channel"]): n["status"] for n in r.json()["notifications"]}
+
+    def same(v, now):
+        return now == v or (v == "sent" and now == "delivered")
+
+    # The states converge while the rebuild replays the topic (a job shows queued until
+    # its state records are replayed): wait for all of them, then compare.
+    def rebuilt():
+        r = stack.get("notification", f"/v1/notifications?case_id={case}")
+        got = {(n["recipient_id"], n["channel"]): n["status"]
+               for n in r.json()["notifications"]} if r.status_code == 200 else {}
+        return set(got) == set(before) and all(same(v, got[k]) for k, v in before.items())
+    wait_until(rebuilt, 60)
+    after = {(n["recipient_id"], n["channel"]): n["status"]
+             for n in notifications(stack, case)}
     assert set(after) == set(before)
     for k, v in before.items():
-        assert after[k] == v or (v == "sent" and after[k] == "delivered"), (k, v, after[k])
+        assert same(v, after[k]), (k, v, after[k])
     # A warning after the flush reaches the officer: the case notes were rebuilt too.
     deadline_event(stack, "duban.case.warning", case, clock="resolve",
                    due_at="2026-10-12T23:59:59+08:00")
@@ -213,7 +223,7 @@ def test_retries_run_out_then_dead_letter_and_email_fallback(stack, gateway):
                                   and n["status"] == "technical-failure"], 90)
         assert got and got[0]["attempts"] == 3, notifications(stack, case)
         mails = wait_until(lambda: [m for m in mailbox.messages()
-                                    if m["To"] == "reporter.fallback@example.cn"], 30)
+                                    if m["To"] == "reporter.fallback@example.cn"], ARRIVAL_S)
         assert len(mails) == 1 and case in mails[0].get_content()
         dlq = [json.loads(line.split(b"\t", 2)[2]) for line in
                stack.topic("duban.dlq").splitlines() if b"technical-failure" in line]

@@ -7,7 +7,9 @@
 
 #include "core/alloc.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,6 +137,27 @@ static enum dub_err search(void *vctx, struct dub_http_request *req,
                 string_or_null(dub_http_request_query(req, "limit")), "flag",
                 string_or_null(dub_http_request_query(req, "flag")), "missing",
                 string_or_null(dub_http_request_query(req, "missing"))));
+  return DUB_OK;
+}
+
+/* Whether the caller is on loopback, by an allow-list, and its address family. */
+static enum dub_err peer(void *vctx, struct dub_http_request *req,
+                         struct dub_http_reply *reply)
+{
+  (void)vctx;
+  struct dub_http_allow *loopback = NULL, *elsewhere = NULL;
+  char *why = NULL;
+  assert_int_equal(dub_http_allow_parse("127.0.0.0/8, ::1", &loopback, &why), DUB_OK);
+  assert_int_equal(dub_http_allow_parse("10.0.0.0/8,fd00::/8", &elsewhere, &why), DUB_OK);
+  const struct sockaddr *sa = dub_http_request_peer(req);
+  assert_non_null(sa);
+  dub_http_reply_json(reply, 200,
+                      json_pack("{s:b,s:b,s:s}", "loopback",
+                                dub_http_allow_match(loopback, sa), "elsewhere",
+                                dub_http_allow_match(elsewhere, sa), "family",
+                                sa->sa_family == AF_INET ? "inet" : "other"));
+  dub_http_allow_free(loopback);
+  dub_http_allow_free(elsewhere);
   return DUB_OK;
 }
 
@@ -265,6 +289,7 @@ static const struct dub_http_route routes[] = {
     {"GET", "/v1/details", NULL, NULL, 0, details},
     {"GET", "/v1/busy", NULL, NULL, 0, busy},
     {"GET", "/v1/rid", NULL, NULL, 0, rid},
+    {"GET", "/v1/peer", NULL, NULL, 0, peer},
 };
 
 /* ---- clients.json ---- */
@@ -737,6 +762,69 @@ static void test_query(void **state)
   assert_true(json_is_null(json_object_get(doc, "missing")));
   json_decref(doc);
   result_release(&r);
+}
+
+static void test_peer(void **state)
+{
+  struct fixture *f = *state;
+  struct result r;
+  call(f->port, &(struct call){.path = "/v1/peer"}, &r);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body.data,
+                      "{\"loopback\":true,\"elsewhere\":false,\"family\":\"inet\"}");
+  result_release(&r);
+}
+
+/* Matches 'addr' (numeric IPv4 or IPv6) against 'list'. */
+static bool allowed(const char *list, const char *addr)
+{
+  struct dub_http_allow *a = NULL;
+  char *why = NULL;
+  assert_int_equal(dub_http_allow_parse(list, &a, &why), DUB_OK);
+  struct sockaddr_in in = {.sin_family = AF_INET};
+  struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+  const struct sockaddr *sa = (const struct sockaddr *)&in;
+  if(inet_pton(AF_INET, addr, &in.sin_addr) != 1) {
+    assert_int_equal(inet_pton(AF_INET6, addr, &in6.sin6_addr), 1);
+    sa = (const struct sockaddr *)&in6;
+  }
+  bool yes = dub_http_allow_match(a, sa);
+  dub_http_allow_free(a);
+  return yes;
+}
+
+static void test_allow_list(void **state)
+{
+  (void)state;
+  assert_true(allowed("127.0.0.0/8,::1", "127.0.0.1"));
+  assert_true(allowed("127.0.0.0/8,::1", "127.255.3.4"));
+  assert_true(allowed("127.0.0.0/8,::1", "::1"));
+  assert_false(allowed("127.0.0.0/8,::1", "128.0.0.1"));
+  assert_false(allowed("127.0.0.0/8,::1", "::2"));
+  /* IPv4 entries also match IPv4-mapped peers of a dual-stack socket. */
+  assert_true(allowed("10.20.0.0/16", "::ffff:10.20.7.8"));
+  assert_false(allowed("10.20.0.0/16", "::ffff:10.21.7.8"));
+  /* Prefixes that do not end on a byte; a single address; everything. */
+  assert_true(allowed(" 192.168.4.0/22 ", "192.168.7.255"));
+  assert_false(allowed("192.168.4.0/22", "192.168.8.0"));
+  assert_true(allowed("fd00::/7", "fdff::1"));
+  assert_false(allowed("fd00::/8", "fe00::1"));
+  assert_true(allowed("10.1.2.3", "10.1.2.3"));
+  assert_false(allowed("10.1.2.3", "10.1.2.4"));
+  assert_true(allowed("0.0.0.0/0", "8.8.8.8"));
+
+  const char *const bad[] = {"",           " , ",          "10.0.0.0/33", "::/129",
+                             "10.0.0.0/",  "10.0.0.0/-1",  "10.0.0.0/8x", "localhost",
+                             "10.0.0.256", "1.2.3.4,,nope"};
+  for(size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    struct dub_http_allow *a = NULL;
+    char *why = NULL;
+    assert_int_equal(dub_http_allow_parse(bad[i], &a, &why), DUB_ERR_CONFIG);
+    assert_null(a);
+    assert_non_null(why);
+    free(why);
+  }
+  assert_false(dub_http_allow_match(NULL, NULL));
 }
 
 static void test_health_and_ready(void **state)
@@ -1258,6 +1346,7 @@ int main(void)
       cmocka_unit_test(test_too_large),
       cmocka_unit_test(test_path_params),
       cmocka_unit_test(test_query),
+      cmocka_unit_test(test_peer),
       cmocka_unit_test(test_health_and_ready),
       cmocka_unit_test(test_request_id),
       cmocka_unit_test(test_error_shapes),
@@ -1269,10 +1358,9 @@ int main(void)
       cmocka_unit_test(test_bind_busy),
   };
   const struct CMUnitTest other_tests[] = {
-      cmocka_unit_test(test_stop_with_deferred),
-      cmocka_unit_test(test_bad_routes),
-      cmocka_unit_test(test_auth_parse),
-      cmocka_unit_test(test_helpers),
+      cmocka_unit_test(test_stop_with_deferred), cmocka_unit_test(test_bad_routes),
+      cmocka_unit_test(test_auth_parse),         cmocka_unit_test(test_helpers),
+      cmocka_unit_test(test_allow_list),
   };
   int failed = cmocka_run_group_tests_name("http_server", server_tests, setup, teardown);
   curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -19,9 +19,9 @@ static void test_sms_allow_list(void **state)
 {
   (void)state;
   char *why = NULL;
-  assert_int_equal(
-      notification_sms_template_check("【督办】{{case_id}}请于{{due_at}}前{{asked}}", &why),
-      DUB_OK);
+  assert_int_equal(notification_sms_template_check(
+                       "【督办】{{case_id}}请于{{due_at}}前{{asked}}", &why),
+                   DUB_OK);
   assert_null(why);
   const char *bad[] = {"{{title}}", "{{description}}", "{{officer_name}}", "{{name}}",
                        "【督办】{{case_id}}{{reporter}}"};
@@ -33,14 +33,16 @@ static void test_sms_allow_list(void **state)
   assert_int_equal(notification_sms_template_check("{{case_id", &why), DUB_ERR_CONFIG);
   free(why);
   /* Email templates may use the title; SMS ones may not. */
-  json_t *t = json_pack("{s:s, s:s}", "duban.case.assigned.email", "Subject: x\n\n{{title}}",
-                        "duban.case.assigned.sms", "{{case_id}}");
+  json_t *t =
+      json_pack("{s:s, s:s}", "duban.case.assigned.email", "Subject: x\n\n{{title}}",
+                "duban.case.assigned.sms", "{{case_id}}");
   assert_int_equal(notification_templates_check(t, &why), DUB_OK);
   json_object_set_new(t, "duban.case.warning.sms", json_string("【督办】{{title}}"));
   assert_int_equal(notification_templates_check(t, &why), DUB_ERR_CONFIG);
-  assert_string_equal(why, "templates/duban.case.warning.sms.txt: {{title}} is not allowed "
-                           "in an SMS (allowed: case_id, asked, accept_by, due_at, deadline, "
-                           "warn_at, unit_name, level)");
+  assert_string_equal(why,
+                      "templates/duban.case.warning.sms.txt: {{title}} is not allowed "
+                      "in an SMS (allowed: case_id, asked, accept_by, due_at, deadline, "
+                      "warn_at, unit_name, level)");
   free(why);
   json_decref(t);
 }
@@ -83,25 +85,28 @@ static void test_who_hears_what(void **state)
   json_t *dir = directory(), *r = routes();
   json_t *recused = json_pack("[s]", "O-IG05-WANG");
   /* assigned: the officer only. */
-  json_t *to = notification_recipients(
-      notification_route_find(r, "duban.case.assigned", NULL, 0), dir, "O-IG05-FENG",
-      "U-IG-05", "U-STREET-07", recused);
+  json_t *to =
+      notification_recipients(notification_route_find(r, "duban.case.assigned", NULL, 0),
+                              dir, "O-IG05-FENG", "U-IG-05", "U-STREET-07", recused);
   assert_int_equal(json_array_size(to), 1);
   assert_true(has(to, "O-IG05-FENG"));
   json_decref(to);
   /* overdue (either clock): officer and unit head. */
-  to = notification_recipients(notification_route_find(r, "duban.case.overdue", "accept", 0),
-                               dir, "O-IG05-FENG", "U-IG-05", "U-STREET-07", recused);
+  to = notification_recipients(
+      notification_route_find(r, "duban.case.overdue", "accept", 0), dir, "O-IG05-FENG",
+      "U-IG-05", "U-STREET-07", recused);
   assert_int_equal(json_array_size(to), 2);
   assert_true(has(to, "O-IG05-ZHENG"));
   json_decref(to);
   /* level 3: plus supervisors; level 4: plus leaders. */
-  to = notification_recipients(notification_route_find(r, "duban.case.escalated", NULL, 3),
-                               dir, "O-IG05-FENG", "U-IG-05", "U-STREET-07", recused);
+  to =
+      notification_recipients(notification_route_find(r, "duban.case.escalated", NULL, 3),
+                              dir, "O-IG05-FENG", "U-IG-05", "U-STREET-07", recused);
   assert_true(has(to, "O-CMO-ZHAO") && !has(to, "O-CMO-SUN"));
   json_decref(to);
-  to = notification_recipients(notification_route_find(r, "duban.case.escalated", NULL, 4),
-                               dir, "O-IG05-FENG", "U-IG-05", "U-STREET-07", recused);
+  to =
+      notification_recipients(notification_route_find(r, "duban.case.escalated", NULL, 4),
+                              dir, "O-IG05-FENG", "U-IG-05", "U-STREET-07", recused);
   assert_true(has(to, "O-CMO-ZHAO") && has(to, "O-CMO-SUN"));
   json_decref(to);
   /* A recused officer is never told, whatever the event names. */
@@ -110,8 +115,9 @@ static void test_who_hears_what(void **state)
   assert_int_equal(json_array_size(to), 0);
   json_decref(to);
   /* Nor is an officer of the subject unit (its head here), nor a declared conflict. */
-  to = notification_recipients(notification_route_find(r, "duban.case.escalated", NULL, 4),
-                               dir, "O-IG03-ZHOU", "U-CMO", "U-CMO", NULL);
+  to =
+      notification_recipients(notification_route_find(r, "duban.case.escalated", NULL, 4),
+                              dir, "O-IG03-ZHOU", "U-CMO", "U-CMO", NULL);
   assert_false(has(to, "O-CMO-ZHAO") || has(to, "O-CMO-SUN"));
   assert_true(has(to, "O-IG03-ZHOU"));
   json_decref(to);
@@ -171,12 +177,28 @@ static void test_backoff(void **state)
   assert_true(notification_backoff_ms(30, 1000, 60000, 0.999999) <= 60000);
 }
 
+static void test_retries_end(void **state)
+{
+  (void)state;
+  const int64_t created = 1790000000000, day = 86400000;
+  /* Attempts: the third of three ends them, the second does not. */
+  assert_false(notification_retries_end(2, 3, created, created + 1000, day));
+  assert_true(notification_retries_end(3, 3, created, created + 1000, day));
+  /* Age: a retry due exactly at the bound still goes; one due past it does not, however
+   * many attempts are left. */
+  assert_false(notification_retries_end(1, 100, created, created + day, day));
+  assert_true(notification_retries_end(1, 100, created, created + day + 1, day));
+  /* A message created in the future (clock skew between instances) is not old. */
+  assert_false(notification_retries_end(1, 100, created, created - 5000, day));
+}
+
 static void test_digest_text(void **state)
 {
   (void)state;
   json_t *cases = json_pack("[s, s, s]", "DB1", "DB2", "DB3");
   char *text = notification_digest_text(cases, 5);
-  assert_string_equal(text, "【督办】您另有5条督办提醒，涉及事项DB1、DB2等，请登录督办系统查看。");
+  assert_string_equal(
+      text, "【督办】您另有5条督办提醒，涉及事项DB1、DB2等，请登录督办系统查看。");
   free(text);
   json_decref(cases);
 }
@@ -185,9 +207,11 @@ static void test_email(void **state)
 {
   (void)state;
   /* Long subjects become several encoded words of at most 75 characters. */
-  char *h = notification_encode_header("【督办】督办事项 DB01 已交办，请及时签收，逾期将逐级督办");
+  char *h = notification_encode_header(
+      "【督办】督办事项 DB01 已交办，请及时签收，逾期将逐级督办");
   assert_non_null(strstr(h, "\r\n =?UTF-8?B?"));
-  for(char *line = h; line; line = strstr(line, "\r\n") ? strstr(line, "\r\n") + 2 : NULL) {
+  for(char *line = h; line;
+      line = strstr(line, "\r\n") ? strstr(line, "\r\n") + 2 : NULL) {
     char *end = strstr(line, "\r\n");
     assert_true((end ? (size_t)(end - line) : strlen(line)) <= 76);
   }
@@ -218,8 +242,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sms_allow_list), cmocka_unit_test(test_who_hears_what),
       cmocka_unit_test(test_quiet_hours),    cmocka_unit_test(test_backoff),
-      cmocka_unit_test(test_digest_text),    cmocka_unit_test(test_email),
-      cmocka_unit_test(test_mask),
+      cmocka_unit_test(test_retries_end),    cmocka_unit_test(test_digest_text),
+      cmocka_unit_test(test_email),          cmocka_unit_test(test_mask),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

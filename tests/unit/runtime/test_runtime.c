@@ -91,7 +91,8 @@ static enum dub_err handler(void *ctx, const struct dub_kafka_msg *msg, char **w
   (void)why;
   pthread_mutex_lock(&s->lock);
   s->messages++;
-  snprintf(s->last, sizeof s->last, "%.*s", (int)msg->value_len, (const char *)msg->value);
+  snprintf(s->last, sizeof s->last, "%.*s", (int)msg->value_len,
+           (const char *)msg->value);
   pthread_mutex_unlock(&s->lock);
   return DUB_OK;
 }
@@ -99,7 +100,8 @@ static enum dub_err handler(void *ctx, const struct dub_kafka_msg *msg, char **w
 static int free_port(void)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof a;
   assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
   assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
