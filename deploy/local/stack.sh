@@ -23,6 +23,8 @@ BUILD_DIR=${DUBAN_BUILD_DIR:-build}
 read -r -a SERVICES <<<"${DUBAN_STACK_SERVICES-intake assignment deadline notification}"
 READY_TIMEOUT=${DUBAN_READY_TIMEOUT:-60}
 RUN_DIR=$VAR_DIR/run
+# What the running 'up' started, for up_or_down to stop on failure.
+STARTED=$RUN_DIR/up.started
 LOG_DIR=$VAR_DIR/log
 
 # port SERVICE: the service's port from DUBAN_<SERVICE>_PORT or its default.
@@ -93,6 +95,7 @@ start_services() {
 		printf '\n=== %s start %s ===\n' "$svc" "$(date -Is)" >>"$LOG_DIR/$svc.log"
 		(cd "$DUBAN_ROOT" && spawn "$RUN_DIR/$svc.pid" "$LOG_DIR/$svc.log" \
 			"$BUILD_DIR/services/$svc/duban-$svc")
+		echo "$svc" >>"$STARTED"
 		say "$svc started (pid $(<"$RUN_DIR/$svc.pid"), port $p, log $LOG_DIR/$svc.log)"
 	done
 }
@@ -137,7 +140,10 @@ up() {
 	local start
 	start=$(now)
 	mkdir -p "$VAR_DIR" "$RUN_DIR" "$LOG_DIR"
+	: >"$STARTED"
+	"$HERE/kafka.sh" status >/dev/null 2>&1 || echo kafka >>"$STARTED"
 	"$HERE/kafka.sh" start
+	"$HERE/redis.sh" status >/dev/null 2>&1 || echo redis >>"$STARTED"
 	"$HERE/redis.sh" start
 	"$HERE/topics.sh"
 	service_env
@@ -147,10 +153,12 @@ up() {
 	endpoints
 }
 
-# stop_services: stops every service with a pid file, whatever DUBAN_STACK_SERVICES says.
+# stop_services [SERVICE...]: stops those services (default: every service with a pid
+# file, whatever DUBAN_STACK_SERVICES says).
 stop_services() {
 	local svc pid pids=() start until
-	for svc in intake assignment deadline notification; do
+	(($#)) || set -- intake assignment deadline notification
+	for svc in "$@"; do
 		pid=$(pid_of "$RUN_DIR/$svc.pid") || continue
 		kill -TERM "$pid" 2>/dev/null || true
 		pids+=("$svc:$pid")
@@ -194,15 +202,26 @@ status() {
 }
 
 # up_or_down: up (in a child, so that set -e holds inside it); if that fails, stop what
-# was started unless DUBAN_KEEP_ON_FAILURE is set.
+# this up started (listed in $STARTED), not what was running before it, unless
+# DUBAN_KEEP_ON_FAILURE is set.
 up_or_down() {
+	local started=() svcs=() part
 	"$HERE/stack.sh" _up && return 0
 	if [[ -n ${DUBAN_KEEP_ON_FAILURE:-} ]]; then
 		warn "up failed; left running for inspection (stack.sh down stops it)"
-	else
-		warn "up failed; stopping what was started"
-		down >&2 || true
+		return 1
 	fi
+	[[ -f $STARTED ]] && mapfile -t started <"$STARTED"
+	warn "up failed; stopping what it started: ${started[*]:-nothing}"
+	for part in "${started[@]}"; do
+		[[ $part == kafka || $part == redis ]] || svcs+=("$part")
+	done
+	((${#svcs[@]} == 0)) || stop_services "${svcs[@]}" >&2 || true
+	for part in redis kafka; do
+		if [[ " ${started[*]} " == *" $part "* ]]; then
+			"$HERE/$part.sh" stop >&2 || true
+		fi
+	done
 	return 1
 }
 

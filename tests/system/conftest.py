@@ -120,7 +120,7 @@ class Stack:
         """Starts the services that are not running and waits until all are ready;
         extra_env (e.g. DUBAN_DEADLINE_CLOCK_OFFSET_MS="0") goes to those started."""
         up = subprocess.run([STACK, "up"], env={**self.env, **extra_env}, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=READY_S + 60)
         assert up.returncode == 0, up.stdout + up.stderr
 
     def spawn(self, service, name, port, **extra_env):
@@ -162,6 +162,11 @@ def problem_event(event_id, data=None, **envelope):
     return event
 
 
+# How long stack.sh up waits for every service's /readyz. A service that rebuilds its
+# Redis state from a topic the suite has filled (after a test's FLUSHALL) needs more than
+# a minute under ASan; up also waits for the services that were already running.
+READY_S = 180
+
 # Where DESIGN.md's example problem (about U-STREET-07) is assigned.
 EXAMPLE_UNIT = "U-IG-05"
 
@@ -201,6 +206,7 @@ def stack():
         # Quiet hours would hold non-urgent SMS whenever the suite runs at night in
         # Shanghai; tests of quiet hours set their own window.
         "DUBAN_NOTIFY_QUIET_HOURS": "off",
+        "DUBAN_READY_TIMEOUT": str(READY_S),
     })
     for svc in ("intake", "assignment", "deadline", "notification"):
         env[f"DUBAN_{svc.upper()}_PORT"] = str(PORTS[svc])

@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import problem_event
+from conftest import READY_S, problem_event
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KANNEL = os.path.join(ROOT, "deploy", "local", "kannel.sh")
@@ -150,7 +150,7 @@ def restart_notification(stack, **overrides):
     # (stack.sh up stops what it started on failure): the tests after it need them.
     env["DUBAN_KEEP_ON_FAILURE"] = "1"
     up = subprocess.run([STACK, "up"], env=env, cwd=ROOT, capture_output=True, text=True,
-                        timeout=120)
+                        timeout=READY_S + 60)
     assert up.returncode == 0, up.stdout + up.stderr + stack.log("notification")[-4000:]
     return env
 

@@ -2,6 +2,7 @@
 a real SMTP server (aiosmtpd): exact Chinese text in concatenated parts, MIME email,
 delivery reports, the reporter's own acknowledgement, recusal, the SMS allow-list, quiet
 hours and per-recipient digests."""
+import hmac
 import json
 import os
 import shutil
@@ -137,6 +138,17 @@ def test_delivery_reports_only_from_the_allow_list_and_with_our_mac(stack, gatew
         assert [n["status"] for n in sms] == ["sent"], sms
     finally:
         restart_notification(stack, **gateway_env(*urls))
+    # The report Kannel sends when the SMSC rejects a message (status 16), with the MAC
+    # notification put in the dlr-url: HMAC-SM3 under the blinding key derived from the
+    # PII key, computed here by Python's hmac. The SMS becomes permanent-failure.
+    blind = hmac.new(bytes.fromhex(stack.env["DUBAN_PII_KEY"]), b"duban blind v1",
+                     "sm3").digest()
+    key = sms[0]["key"]
+    mac = hmac.new(blind, f"dlr:{key}".encode(), "sm3").hexdigest()
+    r = dlr(stack, k=key, t=case, m=mac, s="16")
+    assert r.status_code == 200 and r.json() == {"status": "permanent-failure"}, r.text
+    assert [n["status"] for n in notifications(stack, case)
+            if n["recipient_id"] == officer and n["channel"] == "sms"] == ["permanent-failure"]
     # A value that is not an address stops the start, naming the variable.
     binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "notification",
                           "duban-notification")
