@@ -21,9 +21,9 @@
 # Builds nothing: `make bench-notification` builds first.
 #
 # Environment (defaults in brackets): BENCH_OUTBOX_JOBS [100000], BENCH_KANNEL_JOBS
-# [3000], BENCH_PLANNER_EVENTS [20000], BENCH_TIMEOUT [300] seconds per phase, BENCH_KEEP_VAR [unset: the var dir is
-# removed at the end], BENCH_PERF [unset; N: perf record notification for N seconds of
-# each phase into the var dir, kept].
+# [3000], BENCH_PLANNER_EVENTS [20000], BENCH_TIMEOUT [300] seconds per phase,
+# BENCH_KEEP_VAR [unset: the var dir is removed at the end], BENCH_PERF [unset; N: perf
+# record notification for N seconds of each phase into the var dir, kept].
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
