@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct dub_runtime;
@@ -115,9 +116,10 @@ bool deadline_partitions_ready(struct deadline *d, char **reason);
 enum dub_err deadline_scheduler_start(struct deadline *d, char **why);
 void deadline_scheduler_stop(struct deadline *d);
 
-/* on_case_event.c: applies each event of duban.cases to its case's document. */
-enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
-                                    char **why);
+/* on_case_event.c: applies each event of duban.cases to its case's document, a poll
+ * at a time (dub_kafka_batch_handler_fn). */
+void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
+                             enum dub_err *results, char **whys);
 
 /* Queries: get_case.c, get_ledger.c, get_stats.c. */
 extern const struct dub_http_route deadline_route_get_case;

@@ -32,7 +32,7 @@ int main(void)
       .nroutes = sizeof routes / sizeof routes[0],
       .topics = topics,
       .ntopics = 1,
-      .handler = deadline_on_case_event,
+      .batch_handler = deadline_on_case_events,
       .rebalance = deadline_on_rebalance,
       .on_assign = deadline_on_assign,
       .ready = ready,

@@ -66,14 +66,13 @@ static void count_delta(struct dub_cache_pipeline *p, const char *key,
   }
 }
 
-/* Writes the document and what follows from it; the document last, so that a redelivery
- * finds it unwritten unless everything before it was done. */
-static enum dub_err store(struct deadline *d, int32_t partition, const char *case_id,
-                          const json_t *doc, const char *old_unit,
-                          const struct deadline_counts *before)
+/* Adds to 'p' the writes of one applied event: the document and what follows from it;
+ * the document last, so that a redelivery finds it unwritten unless everything before it
+ * was done. */
+static void store(struct dub_cache_pipeline *p, int32_t partition, const char *case_id,
+                  const json_t *doc, const char *old_unit,
+                  const struct deadline_counts *before)
 {
-  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
-  struct dub_cache_reply **replies = NULL;
   struct deadline_counts after;
   char *timers = deadline_timers_key(partition), *open = deadline_open_key(partition),
        *stats = deadline_stats_key(partition), *key = deadline_case_key(case_id);
@@ -99,16 +98,11 @@ static enum dub_err store(struct deadline *d, int32_t partition, const char *cas
   char *text = dub_json_dump(doc);
   const char *set[] = {"SET", key, text};
   dub_cache_pipeline_add(p, 3, set, NULL);
-  enum dub_err rc = dub_cache_pipeline_exec(dub_runtime_cache(d->rt), p, &replies);
-  if(!rc)
-    dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
   free(text);
-  dub_cache_pipeline_free(p);
   free(key);
   free(stats);
   free(open);
   free(timers);
-  return rc;
 }
 
 static void count_invalid(struct deadline *d, const char *type)
@@ -144,81 +138,231 @@ static void release_counts(struct kept_counts *k)
     free(k->strings[i]);
 }
 
-enum dub_err deadline_on_case_event(void *ctx, const struct dub_kafka_msg *msg,
-                                    char **why)
+/* One case of a poll: its document as read from Redis, then as the poll's earlier
+ * events left it. */
+struct slot {
+  json_t *doc;     /* owned; NULL unless rc is DUB_OK */
+  enum dub_err rc; /* DUB_OK, DUB_ERR_NOT_FOUND, or why the read failed */
+};
+
+/* What one poll works with. */
+struct poll {
+  struct deadline *d;
+  const struct dub_config *config;
+  struct dub_case_event *evs; /* per message; decoded unless results[i] says otherwise */
+  size_t *slot_of;            /* per message: its case's slot */
+  struct slot *slots;
+  size_t nslots;
+  char **applied;                 /* per message: the log line once it was applied */
+  struct dub_cache_pipeline *out; /* the writes of every applied event, in order */
+};
+
+/* Reads the documents of every case of the poll in one round trip. */
+static enum dub_err fetch(struct deadline *d, struct slot *slots, size_t nslots,
+                          const struct dub_case_event *evs, const size_t *first_of)
 {
-  struct deadline *d = ctx;
-  struct dub_case_event ev;
-  struct dub_config *config = NULL;
-  json_t *doc = NULL;
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  for(size_t k = 0; k < nslots; k++) {
+    char *key = deadline_case_key(evs[first_of[k]].case_id);
+    const char *argv[] = {"GET", key};
+    dub_cache_pipeline_add(p, 2, argv, NULL);
+    free(key);
+  }
+  enum dub_err rc = dub_cache_pipeline_exec(dub_runtime_cache(d->rt), p, &replies);
+  for(size_t k = 0; !rc && k < nslots; k++) {
+    const struct dub_cache_reply *r = replies[k];
+    char *why = NULL;
+    slots[k].rc = DUB_ERR_INTERNAL;
+    if(r->type == DUB_CACHE_NIL)
+      slots[k].rc = DUB_ERR_NOT_FOUND;
+    else if(r->type != DUB_CACHE_STRING)
+      dub_log_error("redis answered GET of case %s with type %d",
+                    evs[first_of[k]].case_id, (int)r->type);
+    else if(dub_json_parse(r->str, r->len, &slots[k].doc, &why) == DUB_OK)
+      slots[k].rc = DUB_OK;
+    else
+      dub_log_error("redis holds no valid JSON for case %s: %s", evs[first_of[k]].case_id,
+                    why);
+    free(why);
+  }
+  if(!rc)
+    dub_cache_replies_free(replies, nslots);
+  dub_cache_pipeline_free(p);
+  return rc;
+}
+
+/* Applies message i to its case's working document and adds the writes to the poll's
+ * pipeline. Returns as a handler does; *why for the DLQ. */
+static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size_t i,
+                          char **why)
+{
+  struct deadline *d = pl->d;
+  struct dub_case_event *ev = &pl->evs[i];
+  struct slot *slot = &pl->slots[pl->slot_of[i]];
   struct kept_counts before = {0};
   bool had = false;
-  enum dub_err rc = dub_case_event_decode(msg, &ev, why);
-  if(rc)
-    goto done; /* dead-lettered: the partition moves on */
   /* When Duban wrote it, on this service's clock. */
   int64_t at_ms = (msg->timestamp_ms > 0 ? msg->timestamp_ms : dub_time_now_ms()) +
                   d->conf.clock_offset_ms;
-  bool received = strcmp(ev.type, "duban.case.received") == 0;
-  char *key = deadline_case_key(ev.case_id);
-  rc = dub_runtime_cache_get_json(d->rt, key, &doc);
-  free(key);
+  bool received = strcmp(ev->type, "duban.case.received") == 0;
+  enum dub_err rc = slot->rc;
   /* Rebuilding: every document starts again at its received event. */
-  if(!rc && received && deadline_partition_rebuilding(d, msg->partition)) {
-    json_decref(doc);
-    doc = NULL;
+  if(!rc && received && deadline_partition_rebuilding(d, msg->partition))
     rc = DUB_ERR_NOT_FOUND;
-  }
-  config = dub_runtime_config(d->rt);
   if(rc == DUB_ERR_NOT_FOUND && received) {
-    doc = deadline_case_new(ev.data, config->sla, config->calendar, &rc, why);
+    json_t *doc =
+        deadline_case_new(ev->data, pl->config->sla, pl->config->calendar, &rc, why);
     if(rc)
-      goto out;
+      return rc;
     json_array_append_new(json_object_get(doc, "history"),
-                          json_pack("{s:s, s:s, s:O?, s:O?}", "type", ev.type, "id",
-                                    ev.id, "source", json_object_get(ev.event, "source"),
-                                    "time", json_object_get(ev.event, "time")));
+                          json_pack("{s:s, s:s, s:O?, s:O?}", "type", ev->type, "id",
+                                    ev->id, "source",
+                                    json_object_get(ev->event, "source"), "time",
+                                    json_object_get(ev->event, "time")));
+    json_decref(slot->doc);
+    slot->doc = doc;
+    slot->rc = DUB_OK;
   } else if(rc == DUB_ERR_NOT_FOUND &&
             !deadline_partition_rebuilding(d, msg->partition) &&
             !deadline_partition_complete(d, msg->partition)) {
     /* Redis lost the partition's state: rebuild it, then this event comes again. */
     deadline_partition_lost(d, msg->partition);
-    rc = DUB_ERR_UNAVAILABLE;
-    goto out;
+    return DUB_ERR_UNAVAILABLE;
   } else if(rc == DUB_ERR_NOT_FOUND) {
-    *why = dub_xasprintf("%s for case '%s', which deadline has not seen", ev.type,
-                         ev.case_id);
-    goto out;
+    *why = dub_xasprintf("%s for case '%s', which deadline has not seen", ev->type,
+                         ev->case_id);
+    return rc;
   } else if(rc) {
-    goto out; /* Redis: retried */
-  } else if(deadline_case_has_event(doc, ev.id)) {
-    goto out; /* a redelivery: applied already */
+    return rc;
+  } else if(deadline_case_has_event(slot->doc, ev->id)) {
+    return DUB_OK; /* a redelivery: applied already */
   } else {
-    keep_counts(doc, &before);
+    keep_counts(slot->doc, &before);
     had = true;
-    rc = deadline_case_apply(doc, ev.event, at_ms, config->calendar, why);
+    /* On failure the document is left as it was, for the poll's later events. */
+    rc = deadline_case_apply(slot->doc, ev->event, at_ms, pl->config->calendar, why);
     if(rc == DUB_ERR_INVALID_TRANSITION) {
-      count_invalid(d, ev.type);
-      dub_log_at(DUB_LOG_WARN, ev.case_id, ev.traceparent, "%s", *why);
+      count_invalid(d, ev->type);
+      dub_log_at(DUB_LOG_WARN, ev->case_id, ev->traceparent, "%s", *why);
     }
-    if(rc)
-      goto out;
+    if(rc) {
+      release_counts(&before);
+      return rc;
+    }
   }
-  rc = store(d, msg->partition, ev.case_id, doc, had ? before.c.unit : NULL,
-             had ? &before.c : NULL);
-  if(!rc)
-    dub_log_at(DUB_LOG_INFO, ev.case_id, ev.traceparent, "%s applied; state %s, due %s",
-               ev.type, dub_json_str(doc, "state"), dub_json_str(doc, "due_at"));
-out:
-  if(!rc && published_here(ev.type))
-    deadline_inflight_applied(d, ev.id);
+  store(pl->out, msg->partition, ev->case_id, slot->doc, had ? before.c.unit : NULL,
+        had ? &before.c : NULL);
+  pl->applied[i] =
+      dub_xasprintf("%s applied; state %s, due %s", ev->type,
+                    dub_json_str(slot->doc, "state"), dub_json_str(slot->doc, "due_at"));
   release_counts(&before);
+  return DUB_OK;
+}
+
+/* Whether an earlier message of the poll from msgs[i]'s partition is to come again: then
+ * msgs[i] must wait too, or its case would see events out of order. */
+static bool held_back(const struct dub_kafka_msg *msgs, const enum dub_err *results,
+                      size_t i)
+{
+  for(size_t j = 0; j < i; j++)
+    if(msgs[j].partition == msgs[i].partition &&
+       (results[j] == DUB_ERR_UNAVAILABLE || results[j] == DUB_ERR_TIMEOUT))
+      return true;
+  return false;
+}
+
+/* Marks every message that was applied, or was to be, for another delivery. */
+static void retry_all(size_t n, enum dub_err *results, char **whys, enum dub_err rc)
+{
+  for(size_t i = 0; i < n; i++) {
+    if(results[i] == DUB_OK) {
+      results[i] = rc;
+      free(whys[i]);
+      whys[i] = NULL;
+    }
+  }
+}
+
+/* dub_kafka_batch_handler_fn for duban.cases: a poll's documents are read in one round
+ * trip and everything its events change is written in another (one round trip per event
+ * held the rebuild of a filled topic to a few thousand events a second). */
+void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
+                             enum dub_err *results, char **whys)
+{
+  struct deadline *d = ctx;
+  struct dub_config *config = dub_runtime_config(d->rt);
+  struct poll pl = {.d = d,
+                    .config = config,
+                    .evs = dub_xcalloc(n, sizeof *pl.evs),
+                    .slot_of = dub_xcalloc(n, sizeof *pl.slot_of),
+                    .slots = dub_xcalloc(n, sizeof *pl.slots),
+                    .applied = dub_xcalloc(n, sizeof *pl.applied),
+                    .out = dub_cache_pipeline_new()};
+  size_t *first_of = dub_xcalloc(n, sizeof *first_of); /* per slot: its first message */
+  json_t *index = json_object();                       /* case id -> slot */
+  bool any_retry = false;
+  for(size_t i = 0; i < n; i++) {
+    results[i] = dub_case_event_decode(&msgs[i], &pl.evs[i], &whys[i]);
+    if(results[i])
+      continue; /* dead-lettered: the partition moves on */
+    json_t *k = json_object_get(index, pl.evs[i].case_id);
+    if(k) {
+      pl.slot_of[i] = (size_t)json_integer_value(k);
+    } else {
+      pl.slot_of[i] = pl.nslots;
+      first_of[pl.nslots] = i;
+      json_object_set_new(index, pl.evs[i].case_id,
+                          json_integer((json_int_t)pl.nslots++));
+    }
+  }
+  enum dub_err rc = pl.nslots ? fetch(d, pl.slots, pl.nslots, pl.evs, first_of) : DUB_OK;
+  if(rc)
+    retry_all(n, results, whys, rc); /* Redis: retried */
+  for(size_t i = 0; !rc && i < n; i++) {
+    if(results[i])
+      continue;
+    if(any_retry && held_back(msgs, results, i)) {
+      results[i] = DUB_ERR_UNAVAILABLE;
+      continue;
+    }
+    results[i] = apply(&pl, &msgs[i], i, &whys[i]);
+    any_retry |= results[i] == DUB_ERR_UNAVAILABLE || results[i] == DUB_ERR_TIMEOUT;
+  }
+  if(!rc && dub_cache_pipeline_count(pl.out)) {
+    struct dub_cache_reply **replies = NULL;
+    rc = dub_cache_pipeline_exec(dub_runtime_cache(d->rt), pl.out, &replies);
+    if(rc)
+      retry_all(n, results, whys, rc); /* written or not, each comes again */
+    else
+      dub_cache_replies_free(replies, dub_cache_pipeline_count(pl.out));
+  }
+  any_retry = false;
+  for(size_t i = 0; i < n; i++)
+    any_retry |= results[i] == DUB_ERR_UNAVAILABLE || results[i] == DUB_ERR_TIMEOUT;
+  for(size_t i = 0; i < n; i++) {
+    const struct dub_case_event *ev = &pl.evs[i];
+    bool retried = results[i] == DUB_ERR_UNAVAILABLE || results[i] == DUB_ERR_TIMEOUT;
+    /* Processed, or dead-lettered: either way the partition moved past it, unless an
+     * earlier message of the partition comes again (the consumer stores neither). */
+    if(!retried && !(any_retry && held_back(msgs, results, i))) {
+      if(results[i] == DUB_OK && pl.applied[i])
+        dub_log_at(DUB_LOG_INFO, ev->case_id, ev->traceparent, "%s", pl.applied[i]);
+      if(results[i] == DUB_OK && published_here(ev->type))
+        deadline_inflight_applied(d, ev->id);
+      deadline_partition_progress(d, msgs[i].partition, msgs[i].offset);
+    }
+    free(pl.applied[i]);
+    dub_case_event_release(&pl.evs[i]);
+  }
+  for(size_t k = 0; k < pl.nslots; k++)
+    json_decref(pl.slots[k].doc);
+  json_decref(index);
+  dub_cache_pipeline_free(pl.out);
+  free(first_of);
+  free(pl.applied);
+  free(pl.slots);
+  free(pl.slot_of);
+  free(pl.evs);
   dub_config_unref(config);
-  json_decref(doc);
-  dub_case_event_release(&ev);
-done:
-  /* Processed, or dead-lettered: either way the partition moved past it. */
-  if(rc != DUB_ERR_UNAVAILABLE && rc != DUB_ERR_TIMEOUT)
-    deadline_partition_progress(d, msg->partition, msg->offset);
-  return rc;
 }

@@ -142,7 +142,7 @@ run_phase() {
 	base=$(sent)
 	kill -STOP "$pid"
 	kcat -P -b "$BROKER" -t "$topic" -K $'\t' "${headers[@]}" -l "$file" \
-		-X enable.idempotence=true -X linger.ms=5 >>"$LOG" 2>&1
+		-X enable.idempotence=true -X linger.ms=5 -X partitioner=murmur2_random >>"$LOG" 2>&1
 	target=$((base + n))
 	t0=$(ticks "$pid")
 	start=$(now_us)

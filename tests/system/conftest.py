@@ -82,7 +82,8 @@ class Stack:
 
     def produce(self, topic, value, key="k", headers=()):
         """Writes one record with kcat: value bytes, key, [(name, value)] headers."""
-        args = ["kcat", "-P", "-b", f"127.0.0.1:{PORTS['kafka']}", "-t", topic, "-k", key]
+        args = ["kcat", "-P", "-b", f"127.0.0.1:{PORTS['kafka']}", "-t", topic, "-k", key,
+                *KCAT_PARTITIONER]
         for name, val in headers:
             args += ["-H", f"{name}={val}"]
         data = value if isinstance(value, bytes) else value.encode()
@@ -117,7 +118,7 @@ class Stack:
         raise AssertionError(f"{service} (pid {pid}) did not exit")
 
     def start_missing(self, **extra_env):
-        """Starts the services that are not running and waits until all are ready;
+        """Starts the services that are not running and waits until those are ready;
         extra_env (e.g. DUBAN_DEADLINE_CLOCK_OFFSET_MS="0") goes to those started."""
         up = subprocess.run([STACK, "up"], env={**self.env, **extra_env}, cwd=ROOT,
                             capture_output=True, text=True, timeout=READY_S + 60)
@@ -162,9 +163,14 @@ def problem_event(event_id, data=None, **envelope):
     return event
 
 
-# How long stack.sh up waits for every service's /readyz. A service that rebuilds its
-# Redis state from a topic the suite has filled (after a test's FLUSHALL) needs more than
-# a minute under ASan; up also waits for the services that were already running.
+# The services' producers place keys as Java clients do (murmur2); kcat's default
+# (CRC32) would put a test's event for a case on another partition than the case's own
+# records, and a consumer could see the two out of order.
+KCAT_PARTITIONER = ("-X", "partitioner=murmur2_random")
+
+# How long stack.sh up waits for the /readyz of the services it starts. A service that
+# rebuilds its Redis state from a topic the suite has filled (after a test's FLUSHALL)
+# needs more than a minute under ASan.
 READY_S = 180
 
 # Where DESIGN.md's example problem (about U-STREET-07) is assigned.

@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import READY_S, problem_event
+from conftest import KCAT_PARTITIONER, READY_S, problem_event
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KANNEL = os.path.join(ROOT, "deploy", "local", "kannel.sh")
@@ -256,7 +256,8 @@ def deadline_events(stack, type_, cases, **data):
         subprocess.run(["kcat", "-P", "-b", f"127.0.0.1:{stack_kafka_port(stack)}", "-t",
                         "duban.cases", "-K", "\t", "-H",
                         "content-type=application/cloudevents+json", "-H",
-                        f"duban-type={type_}", "-l", f.name], check=True, timeout=60)
+                        f"duban-type={type_}", *KCAT_PARTITIONER, "-l", f.name],
+                       check=True, timeout=60)
 
 
 def stack_kafka_port(stack):
