@@ -413,44 +413,57 @@ out:
   free(second);
 }
 
+/* The answer of an event Kafka holds, once its record is in Redis (or Redis failed it):
+ * runs on the recorder's thread. */
+static void answer_accepted(void *opaque)
+{
+  struct job *j = opaque;
+  struct intake_result r = {0};
+  snprintf(r.case_id, sizeof r.case_id, "%s", j->case_id);
+  j->done(j->opaque, &r);
+  intake_result_release(&r);
+  job_free(j);
+}
+
 /* Runs on the producer's poll thread once Kafka answered. */
 static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t offset)
 {
   struct job *j = opaque;
   struct intake *in = j->in;
   struct dub_cache *cache = dub_runtime_cache(in->rt);
-  struct intake_result r = {0};
   (void)partition;
   (void)offset;
-  snprintf(r.case_id, sizeof r.case_id, "%s", j->case_id);
   dub_metrics_histogram_observe(dub_runtime_metrics(in->rt),
                                 "duban_intake_kafka_delivery_seconds",
                                 "Time from produce to Kafka's acknowledgement.", NULL,
                                 (double)(dub_time_mono_ms() - j->started_ms) / 1000.0);
-  if(err) {
-    /* Not written: free the claim so that the publisher's retry is taken. After a
-     * timeout the write may still land (a frozen broker catching up): the claim then
-     * stays until it expires, and the index marks the event accepted if it does land. */
-    if(err != DUB_ERR_TIMEOUT) {
-      const char *del[] = {"DEL", j->key};
-      dub_cache_command(cache, NULL, 2, del, NULL);
-    }
-    dub_log_at(DUB_LOG_WARN, j->case_id, NULL, "kafka did not acknowledge event: %s",
-               dub_err_code(err));
-    reject(&r, DUB_ERR_UNAVAILABLE,
-           dub_xstrdup("kafka did not acknowledge the event; retry"), NULL);
-  } else {
-    /* Kafka holds the event now: accepted, whatever Redis says next (the recorder
-     * writes the record in the background; the index catches up from duban.cases if
-     * that write is lost). */
+  count(in, j->client, j->type, err ? "unavailable" : "accepted");
+  if(!err) {
+    /* Kafka holds the event now: accepted, whatever Redis says next. The answer waits
+     * for the recorder's write (pipelined with others), so that GET /v1/events/... on
+     * any replica says accepted once the publisher has its 202; if that write fails,
+     * the answer goes anyway and the index catches up from duban.cases. */
     char now[DUB_TIME_LEN];
     dub_time_format(dub_time_now_ms(), DUB_SHANGHAI_OFFSET_MIN, now);
     char *rec = dub_xasprintf(
         "{\"status\":\"accepted\",\"case_id\":\"%s\",\"time\":\"%s\"}", j->case_id, now);
-    intake_recorder_add(in, j->key, rec, ACCEPTED_TTL, j->case_key);
+    intake_recorder_add(in, j->key, rec, ACCEPTED_TTL, j->case_key, answer_accepted, j);
     free(rec);
+    return;
   }
-  count(in, j->client, j->type, err ? "unavailable" : "accepted");
+  /* Not written: free the claim so that the publisher's retry is taken. After a timeout
+   * the write may still land (a frozen broker catching up): the claim then stays until
+   * it expires, and the index marks the event accepted if it does land. */
+  if(err != DUB_ERR_TIMEOUT) {
+    const char *del[] = {"DEL", j->key};
+    dub_cache_command(cache, NULL, 2, del, NULL);
+  }
+  dub_log_at(DUB_LOG_WARN, j->case_id, NULL, "kafka did not acknowledge event: %s",
+             dub_err_code(err));
+  struct intake_result r = {0};
+  snprintf(r.case_id, sizeof r.case_id, "%s", j->case_id);
+  reject(&r, DUB_ERR_UNAVAILABLE,
+         dub_xstrdup("kafka did not acknowledge the event; retry"), NULL);
   j->done(j->opaque, &r);
   intake_result_release(&r);
   job_free(j);

@@ -68,10 +68,16 @@ void intake_index_rebuild(struct intake *in);
 /* recorder.c: writes accepted records to Redis in the background, in pipelines. */
 enum dub_err intake_recorder_start(struct intake *in, char **why);
 void intake_recorder_stop(struct intake *in);
-/* Queues SET key value EX ttl (and SET case_key 1 unless NULL). Strings are copied. Any
- * thread; never blocks on Redis. */
+/* Told once the record was written, or its write failed (it is retried without another
+ * call) or was given up; runs on the recorder's thread (or the caller's when the queue
+ * is full). */
+typedef void (*intake_written_fn)(void *opaque);
+/* Queues SET key value EX ttl (and SET case_key 1 unless NULL). Strings are copied;
+ * 'written' (optional) is called exactly once with 'opaque'. Any thread; never blocks on
+ * Redis. */
 void intake_recorder_add(struct intake *in, const char *key, const char *value,
-                         const char *ttl, const char *case_key);
+                         const char *ttl, const char *case_key, intake_written_fn written,
+                         void *opaque);
 
 /* on_inbound.c: the batch handler of duban.inbound. */
 void intake_on_inbound(void *ctx, const struct dub_kafka_msg *msgs, size_t n,

@@ -1,6 +1,7 @@
 /* recorder.c - writes "accepted" records to Redis off the Kafka delivery thread, many
- * per round trip, on a connection of its own. What it cannot write (Redis away for
- * long) the deduplication index writes from duban.cases later. */
+ * per round trip, on a connection of its own, and tells each record's writer when its
+ * round trip is over. What it cannot write (Redis away for long) the deduplication
+ * index writes from duban.cases later. */
 #include "intake.h"
 
 #include "cache/cache.h"
@@ -22,7 +23,9 @@ struct record {
   char *key;
   char *value;
   char *ttl;
-  char *case_key; /* NULL unless a new case */
+  char *case_key;            /* NULL unless a new case */
+  intake_written_fn written; /* NULL once told */
+  void *opaque;
 };
 
 struct intake_recorder {
@@ -42,6 +45,16 @@ static void record_free(struct record *r)
   free(r->ttl);
   free(r->case_key);
   free(r);
+}
+
+/* Tells the writers of a chain that its round trip is over. */
+static void tell(struct record *chain)
+{
+  for(struct record *r = chain; r; r = r->next) {
+    if(r->written)
+      r->written(r->opaque);
+    r->written = NULL;
+  }
 }
 
 /* Writes a chain of records in one pipeline; DUB_OK or why not. */
@@ -89,6 +102,8 @@ static void *run(void *arg)
     pthread_mutex_unlock(&rec->lock);
 
     enum dub_err rc = write_chain(rec, chain);
+    /* Written or not, the answers go now: a failed write is retried without them. */
+    tell(chain);
     if(rc && !stopping) {
       /* Redis away: put them back in front and wait a little. */
       pthread_mutex_lock(&rec->lock);
@@ -139,6 +154,7 @@ void intake_recorder_stop(struct intake *in)
   pthread_cond_signal(&rec->cond);
   pthread_mutex_unlock(&rec->lock);
   pthread_join(rec->thread, NULL);
+  tell(rec->head);
   while(rec->head) {
     struct record *next = rec->head->next;
     record_free(rec->head);
@@ -152,7 +168,8 @@ void intake_recorder_stop(struct intake *in)
 }
 
 void intake_recorder_add(struct intake *in, const char *key, const char *value,
-                         const char *ttl, const char *case_key)
+                         const char *ttl, const char *case_key, intake_written_fn written,
+                         void *opaque)
 {
   struct intake_recorder *rec = in->recorder;
   struct record *r = dub_xcalloc(1, sizeof *r);
@@ -160,9 +177,12 @@ void intake_recorder_add(struct intake *in, const char *key, const char *value,
   r->value = dub_xstrdup(value);
   r->ttl = dub_xstrdup(ttl);
   r->case_key = dub_xstrdup(case_key);
+  r->written = written;
+  r->opaque = opaque;
   pthread_mutex_lock(&rec->lock);
   if(rec->queued >= MAX_QUEUED) {
     pthread_mutex_unlock(&rec->lock);
+    tell(r);
     record_free(r); /* the index writes it from duban.cases */
     dub_log_warn("accepted-record queue full: left to the deduplication index");
     return;

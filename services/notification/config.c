@@ -37,6 +37,7 @@ static const struct dub_env_spec env_table[] = {
      false},
     {"DUBAN_NOTIFY_SEND_TIMEOUT_MS", DUB_ENV_LONG, "5000", F(send_timeout_ms), 100,
      120000, false},
+    {"DUBAN_SMS_PARALLEL", DUB_ENV_LONG, "4", F(sms_parallel), 1, 64, false},
     {"DUBAN_NOTIFY_RECONCILE_S", DUB_ENV_LONG, "600", F(reconcile_s), 1, 7 * 86400,
      false},
 };

@@ -49,6 +49,7 @@ struct notification_conf {
   long retry_base_ms;   /* DUBAN_NOTIFY_RETRY_BASE_MS [1000] */
   long retry_max_ms;    /* DUBAN_NOTIFY_RETRY_MAX_MS [300000] */
   long send_timeout_ms; /* DUBAN_NOTIFY_SEND_TIMEOUT_MS [5000] */
+  long sms_parallel;    /* DUBAN_SMS_PARALLEL [4]: sendsms requests at once */
   long reconcile_s;     /* DUBAN_NOTIFY_RECONCILE_S [600] */
   struct notification_quiet quiet_hours;
   struct dub_http_allow *dlr_allowed; /* dlr_allow, parsed */

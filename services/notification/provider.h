@@ -7,6 +7,7 @@
 #include "core/err.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum notification_result {
   NOTIFY_SENT,      /* the provider took it (Kannel 202, SMTP 250, file written) */
@@ -16,16 +17,30 @@ enum notification_result {
   NOTIFY_UNKNOWN,   /* the request left and no answer came: reconcile */
 };
 
-/* ---- Kannel sendsms over HTTP (libcurl, one keep-alive connection) ---- */
+/* ---- Kannel sendsms over HTTP (libcurl: requests at once over kept-alive connections)
+ */
 struct notification_kannel;
 /* 'url' is DUBAN_SMS_URL: http://host:port/cgi-bin/sendsms?username=..&password=..
- * [&from=..]. Returns a new object in *out; free with notification_kannel_free(). */
-enum dub_err notification_kannel_new(const char *url, long timeout_ms,
+ * [&from=..]; 'parallel' (DUBAN_SMS_PARALLEL) requests go out at once at most. Returns a
+ * new object in *out; free with notification_kannel_free(). */
+enum dub_err notification_kannel_new(const char *url, long timeout_ms, size_t parallel,
                                      struct notification_kannel **out, char **why);
 void notification_kannel_free(struct notification_kannel *k);
-/* Sends UTF-8 'text' to 'to' as UCS-2 (coding=2), asking for delivery reports at
- * 'dlr_url' (Kannel's %d escapes are added to it). *detail is a new string saying what
- * the gateway answered (never the number or the text). */
+
+/* One SMS of notification_kannel_send_many(). */
+struct notification_sms {
+  const char *to, *text, *dlr_url; /* borrowed */
+  enum notification_result result; /* set by the send */
+  char *detail;                    /* set by the send: a new string */
+  double seconds;                  /* set by the send: the request's duration */
+};
+/* Sends each message's UTF-8 'text' to 'to' as UCS-2 (coding=2), asking for delivery
+ * reports at 'dlr_url' (Kannel's %d escapes are added to it); returns when every one
+ * has its result. 'detail' says what the gateway answered (never the number or the
+ * text). */
+void notification_kannel_send_many(struct notification_kannel *k,
+                                   struct notification_sms *msgs, size_t n);
+/* One message: notification_kannel_send_many() of one. */
 enum notification_result notification_kannel_send(struct notification_kannel *k,
                                                   const char *to, const char *text,
                                                   const char *dlr_url, char **detail);

@@ -297,6 +297,15 @@ static void observe(struct notification_sender *s, enum provider_kind kind, int6
                              (double)(dub_time_mono_ms() - t0) / 1000.0);
 }
 
+/* The URL Kannel reports deliveries of 'job' to: its key, tag and our MAC of the key. */
+static char *dlr_url(struct notification_sender *s, const json_t *job)
+{
+  char mac[65];
+  notification_dlr_mac(s->n, dub_json_str(job, "key"), mac);
+  return dub_xasprintf("%s?k=%s&t=%s&m=%s", s->n->conf.dlr_url, dub_json_str(job, "key"),
+                       dub_json_str(job, "tag"), mac);
+}
+
 /* Calls the provider for one job; the state is "sending" already. */
 static enum notification_result call_provider(struct notification_sender *s,
                                               const json_t *job, char **detail)
@@ -310,10 +319,7 @@ static enum notification_result call_provider(struct notification_sender *s,
     return NOTIFY_PERMANENT;
   }
   if(kind == P_KANNEL) {
-    char mac[65];
-    notification_dlr_mac(s->n, dub_json_str(job, "key"), mac);
-    char *dlr = dub_xasprintf("%s?k=%s&t=%s&m=%s", s->n->conf.dlr_url,
-                              dub_json_str(job, "key"), dub_json_str(job, "tag"), mac);
+    char *dlr = dlr_url(s, job);
     res = notification_kannel_send(s->kannel, to, dub_json_str(job, "text"), dlr, detail);
     free(dlr);
   } else if(kind == P_SMTP) {
@@ -346,13 +352,15 @@ static struct breaker *breaker_of(struct notification_sender *s, const json_t *j
   return &s->breakers[is_sms(job) ? 0 : 1];
 }
 
-/* Sends one job now: "sending" first (durable before the request), then the provider,
- * then the outcome. While the provider's breaker is open (it just timed out or could
- * not be reached) the job waits without an attempt. */
-static enum dub_err send_now(struct notification_sender *s, const json_t *job)
+/* The first half of a send: while the provider's breaker is open (it just timed out or
+ * could not be reached) the job waits without an attempt; otherwise "sending" is stored
+ * (durable before the request) and *go is set, with the attempt's number. */
+static enum dub_err begin_send(struct notification_sender *s, const json_t *job, bool *go,
+                               long long *attempts)
 {
   struct breaker *b = breaker_of(s, job);
   int64_t mono = dub_time_mono_ms();
+  *go = false;
   if(provider_of(s, job) != P_OUTBOX && b->open_until > mono) {
     int64_t due = dub_time_now_ms() + (b->open_until - mono) +
                   (int64_t)(random01(s) * (double)BREAKER_MIN_MS);
@@ -363,39 +371,127 @@ static enum dub_err send_now(struct notification_sender *s, const json_t *job)
       notification_state_set(s->n, s->cache, job, "sending", NULL, &s->acks, &stored);
   if(rc)
     return rc;
-  bool go = strcmp(stored, "sending") == 0;
+  *go = strcmp(stored, "sending") == 0; /* else a delivery report settled it meanwhile */
   free(stored);
-  if(!go)
-    return DUB_OK; /* a delivery report settled it meanwhile */
+  if(!*go)
+    return DUB_OK;
   struct dub_cache_reply *r = NULL;
-  long long attempts = 1;
   char *mkey = notification_msg_key(dub_json_str(job, "tag"), dub_json_str(job, "key"));
   const char *argv[] = {"HGET", mkey, "attempts"};
+  *attempts = 1;
   if(!dub_cache_command(s->cache, &r, 3, argv, NULL) && r->type == DUB_CACHE_STRING)
-    attempts = strtoll(r->str, NULL, 10);
+    *attempts = strtoll(r->str, NULL, 10);
   dub_cache_reply_free(r);
   free(mkey);
-  char *detail = NULL;
-  enum notification_result res = call_provider(s, job, &detail);
+  return DUB_OK;
+}
+
+/* What a result says of the provider: -1 it failed in a way that opens the breaker (a
+ * timeout, no connection), 1 it works, 0 neither (it answered with a refusal). */
+static int verdict(struct notification_sender *s, const json_t *job,
+                   enum notification_result res, const char *detail)
+{
   if(res == NOTIFY_UNKNOWN ||
      (res == NOTIFY_TEMPORARY && provider_of(s, job) != P_OUTBOX &&
-      strncmp(detail, "HTTP", 4) != 0)) {
+      strncmp(detail, "HTTP", 4) != 0))
+    return -1;
+  return res == NOTIFY_SENT ? 1 : 0;
+}
+
+static void breaker_tell(struct breaker *b, int v)
+{
+  if(v < 0) {
     b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : BREAKER_MIN_MS;
     if(b->backoff_ms > BREAKER_MAX_MS)
       b->backoff_ms = BREAKER_MAX_MS;
     b->open_until = dub_time_mono_ms() + b->backoff_ms;
-  } else if(res == NOTIFY_SENT) {
+  } else if(v > 0) {
     b->backoff_ms = 0;
     b->open_until = 0;
   }
+}
+
+/* The outcome of an attempt logged and settled. */
+static void finish(struct notification_sender *s, const json_t *job,
+                   enum notification_result res, const char *detail, long long attempts)
+{
   dub_log_at(res == NOTIFY_SENT ? DUB_LOG_DEBUG : DUB_LOG_WARN,
              dub_json_str(job, "case_id"), NULL, "%s %s to %s (%s), attempt %lld: %s",
              dub_json_str(job, "channel"), dub_json_str(job, "template"),
              dub_json_str(job, "recipient_id"), dub_json_str(job, "masked"), attempts,
              detail);
   settle(s, job, res, detail, attempts);
+}
+
+/* Sends one job now. */
+static enum dub_err send_now(struct notification_sender *s, const json_t *job)
+{
+  bool go = false;
+  long long attempts = 1;
+  enum dub_err rc = begin_send(s, job, &go, &attempts);
+  if(rc || !go)
+    return rc;
+  char *detail = NULL;
+  enum notification_result res = call_provider(s, job, &detail);
+  breaker_tell(breaker_of(s, job), verdict(s, job, res, detail));
+  finish(s, job, res, detail, attempts);
   free(detail);
   return DUB_OK;
+}
+
+/* Sends Kannel-bound jobs DUBAN_SMS_PARALLEL at a time. After a failure that opened the
+ * breaker, one at a time until one goes through (the others of a window would meet the
+ * same fault, each then to be retried or reconciled); a window counts as one attempt
+ * for the breaker. */
+static enum dub_err kannel_batch(struct notification_sender *s, json_t *jobs)
+{
+  size_t n = json_array_size(jobs), i = 0, par = (size_t)s->n->conf.sms_parallel;
+  struct notification_sms *msgs = dub_xcalloc(par, sizeof *msgs);
+  const json_t **window = dub_xcalloc(par, sizeof *window);
+  long long *attempts = dub_xcalloc(par, sizeof *attempts);
+  char **tos = dub_xcalloc(par, sizeof *tos), **dlrs = dub_xcalloc(par, sizeof *dlrs);
+  enum dub_err rc = DUB_OK;
+  while(!rc && i < n) {
+    size_t room = s->breakers[0].backoff_ms ? 1 : par, m = 0;
+    for(; !rc && i < n && m < room; i++) {
+      const json_t *job = json_array_get(jobs, i);
+      bool go = false;
+      rc = begin_send(s, job, &go, &attempts[m]);
+      if(rc || !go)
+        continue;
+      tos[m] = address(s, job);
+      if(!tos[m]) {
+        finish(s, job, NOTIFY_PERMANENT, "no address for the recipient", attempts[m]);
+        continue;
+      }
+      dlrs[m] = dlr_url(s, job);
+      window[m] = job;
+      msgs[m] = (struct notification_sms){
+          .to = tos[m], .text = dub_json_str(job, "text"), .dlr_url = dlrs[m]};
+      m++;
+    }
+    notification_kannel_send_many(s->kannel, msgs, m);
+    /* The window tells the breaker once: it failed if any request met a fault. */
+    int v = 0;
+    for(size_t j = 0; j < m; j++) {
+      int one = verdict(s, window[j], msgs[j].result, msgs[j].detail);
+      v = one < 0 || v < 0 ? -1 : (one > 0 ? 1 : v);
+    }
+    breaker_tell(&s->breakers[0], v);
+    for(size_t j = 0; j < m; j++) {
+      dub_metrics_series_observe(s->latency[P_KANNEL], msgs[j].seconds);
+      finish(s, window[j], msgs[j].result, msgs[j].detail, attempts[j]);
+      free(msgs[j].detail);
+      free(tos[j]);
+      free(dlrs[j]);
+    }
+  }
+  free(dlrs);
+  free(tos);
+  free(attempts);
+  free(window);
+  free(msgs);
+  return rc;
 }
 
 /* ---- admission: quiet hours and rate limits ------------------------------------ */
@@ -655,7 +751,7 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
     }
   }
   dub_cache_pipeline_free(p);
-  json_t *outbox = json_array();
+  json_t *outbox = json_array(), *kannel = json_array();
   json_array_foreach(fresh, i, job)
   {
     if(rc)
@@ -666,11 +762,16 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
       rc = fold(s, job, bucket);
     else if(provider_of(s, job) == P_OUTBOX)
       json_array_append(outbox, job);
+    else if(provider_of(s, job) == P_KANNEL)
+      json_array_append(kannel, job);
     else
       rc = send_now(s, job);
   }
   if(!rc)
+    rc = kannel_batch(s, kannel);
+  if(!rc)
     rc = outbox_batch(s, outbox);
+  json_decref(kannel);
   json_decref(outbox);
   json_decref(fresh);
   free(counts);
@@ -1033,8 +1134,8 @@ enum dub_err notification_sender_start(struct notification *n, char **why)
   }
   rc = dub_cache_new(env->redis_url, 1000, 2000, &s->cache, why);
   if(!rc && n->conf.sms_url)
-    rc = notification_kannel_new(n->conf.sms_url, n->conf.send_timeout_ms, &s->kannel,
-                                 why);
+    rc = notification_kannel_new(n->conf.sms_url, n->conf.send_timeout_ms,
+                                 (size_t)n->conf.sms_parallel, &s->kannel, why);
   if(!rc && n->conf.smtp_url)
     rc = notification_smtp_new(n->conf.smtp_url, n->conf.smtp_from,
                                n->conf.send_timeout_ms, &s->smtp, why);

@@ -17,11 +17,14 @@
 #   kannel  notification restarted with DUBAN_SMS_URL; KANNEL_JOBS jobs the same way,
 #           timed until every one was accepted by Kannel (HTTP 202) and recorded
 #   raw     the same number of sendsms requests, same text and parameters, one after
-#           the other over one keep-alive connection (curl -K), against the same Kannel
+#           the other over one keep-alive connection (curl -K), against the same Kannel;
+#           then again SMS_PARALLEL at a time (curl -Z), as notification sends them
 # Builds nothing: `make bench-notification` builds first.
 #
 # Environment (defaults in brackets): BENCH_OUTBOX_JOBS [100000], BENCH_KANNEL_JOBS
-# [3000], BENCH_PLANNER_EVENTS [20000], BENCH_TIMEOUT [300] seconds per phase,
+# [3000], BENCH_PLANNER_EVENTS [20000], BENCH_SMS_PARALLEL [4: notification's
+# DUBAN_SMS_PARALLEL and the width of the parallel raw loop], BENCH_TIMEOUT [300] seconds
+# per phase,
 # BENCH_KEEP_VAR [unset: the var dir is removed at the end], BENCH_PERF [unset; N: perf
 # record notification for N seconds of each phase into the var dir, kept].
 set -euo pipefail
@@ -34,6 +37,7 @@ BIN=$BUILD/services/notification/duban-notification
 OUTBOX_JOBS=${BENCH_OUTBOX_JOBS:-100000}
 KANNEL_JOBS=${BENCH_KANNEL_JOBS:-3000}
 PLANNER_EVENTS=${BENCH_PLANNER_EVENTS:-20000}
+SMS_PARALLEL=${BENCH_SMS_PARALLEL:-4}
 TIMEOUT=${BENCH_TIMEOUT:-300}
 KAFKA_PORT=24092
 REDIS_PORT=24379
@@ -206,7 +210,7 @@ kill -TERM "$(<"$VAR/run/notification.pid")"
 while [[ -s $VAR/run/notification.pid ]] && kill -0 "$(<"$VAR/run/notification.pid")" 2>/dev/null; do
 	sleep 0.1
 done
-DUBAN_SMS_URL=$url DUBAN_NOTIFY_SEND_TIMEOUT_MS=10000 \
+DUBAN_SMS_URL=$url DUBAN_NOTIFY_SEND_TIMEOUT_MS=10000 DUBAN_SMS_PARALLEL=$SMS_PARALLEL \
 	"$ROOT/deploy/local/stack.sh" up >>"$LOG" 2>&1 || die "notification did not restart"
 
 say "kannel: $KANNEL_JOBS jobs through notification"
@@ -226,13 +230,21 @@ for line in open(path, encoding="utf-8"):
     print(f'url = "{base}&{q}"')
     print('output = "/dev/null"')
 PY
-start=$(now_us)
-curl -s -K "$VAR/raw.curl" -w '%{http_code}\n' >"$VAR/raw.codes"
-raw_us=$(($(now_us) - start))
-accepted=$(grep -c '^202$' "$VAR/raw.codes" || true)
-((accepted == KANNEL_JOBS)) || die "raw loop: $accepted of $KANNEL_JOBS accepted"
-read -r raw_s raw_rate < <(awk -v us="$raw_us" -v n="$KANNEL_JOBS" \
-	'BEGIN { printf "%.2f %.0f\n", us / 1e6, n * 1e6 / us }')
+# raw_loop NAME CURL_ARGS...: the requests of raw.curl through curl; prints seconds and
+# requests/s, fails unless Kannel accepted every one.
+raw_loop() {
+	local name=$1 start us accepted
+	shift
+	start=$(now_us)
+	curl -s "$@" -K "$VAR/raw.curl" -w '%{http_code}\n' >"$VAR/$name.codes"
+	us=$(($(now_us) - start))
+	accepted=$(grep -c '^202$' "$VAR/$name.codes" || true)
+	((accepted == KANNEL_JOBS)) || die "$name: $accepted of $KANNEL_JOBS accepted"
+	awk -v us="$us" -v n="$KANNEL_JOBS" 'BEGIN { printf "%.2f %.0f\n", us / 1e6, n * 1e6 / us }'
+}
+read -r raw_s raw_rate < <(raw_loop raw)
+say "raw: the same, $SMS_PARALLEL at a time (curl -Z)"
+read -r par_s par_rate < <(raw_loop raw-parallel -Z --parallel-max "$SMS_PARALLEL")
 
 printf '\n%-36s %8s %9s %10s %16s\n' "notification benchmark" jobs seconds "jobs/s" \
 	"notification CPU"
@@ -247,10 +259,14 @@ printf '%-36s %8d %9s %10s %16s\n' "  the same, in case events" "$PLANNER_EVENTS
 printf '%-36s %8d %9s %10s %14ss\n' "Kannel through notification" "$KANNEL_JOBS" "$kannel_s" \
 	"$kannel_rate" "$kannel_cpu"
 printf '%-36s %8d %9s %10s\n' "raw sendsms loop (curl -K)" "$KANNEL_JOBS" "$raw_s" "$raw_rate"
+printf '%-36s %8d %9s %10s\n' "  $SMS_PARALLEL at a time (curl -Z)" "$KANNEL_JOBS" "$par_s" \
+	"$par_rate"
 awk -v n="$OUTBOX_JOBS" -v c="$outbox_cpu" -v f="$files_rate" -v o="$outbox_rate" 'BEGIN {
 	printf "\noutbox: %.0f us of notification CPU per job; outbox / bare file loop: %.2f\n",
 		c * 1e6 / n, o / f }'
-awk -v o="$outbox_rate" -v k="$kannel_rate" -v r="$raw_rate" 'BEGIN {
+awk -v o="$outbox_rate" -v k="$kannel_rate" -v r="$raw_rate" -v p="$par_rate" \
+	-v w="$SMS_PARALLEL" 'BEGIN {
 	printf "\noutbox: %.0f jobs/s (target >= 20000: %s)\n", o, (o >= 20000) ? "met" : "NOT met"
-	printf "Kannel through notification / raw loop: %.2f (target >= 0.80: %s)\n", k / r,
-		(k / r >= 0.8) ? "met" : "NOT met" }'
+	printf "Kannel through notification (%d at a time) / raw loop: %.2f (target >= 0.80: %s)\n",
+		w, k / r, (k / r >= 0.8) ? "met" : "NOT met"
+	printf "Kannel through notification / raw loop %d at a time: %.2f\n", w, k / p }'

@@ -83,6 +83,12 @@ def test_what_became_of_an_event(stack):
     r = stack.post_event(problem_event("status-2"))
     assert r.status_code == 202
     assert event_status(stack, "/gov/hotline-12345", "status-2").json()["status"] == "accepted"
+    # The 202 comes once the event's record is written: asked at once, each says accepted.
+    for i in range(20):
+        event_id = f"status-3-{i}"
+        assert stack.post_event(problem_event(event_id)).status_code == 202
+        got = event_status(stack, "/gov/hotline-12345", event_id).json()
+        assert got["status"] == "accepted", got
 
     assert event_status(stack, "/gov/hotline-12345", "never-sent").status_code == 404
     # Another publisher's source is not yours to look at.
