@@ -14,7 +14,8 @@
 struct slot {
   CURL *easy;
   struct dub_buf body;
-  struct notification_sms *msg; /* NULL when free */
+  struct notification_sms msg;
+  bool busy;
 };
 
 struct notification_kannel {
@@ -77,11 +78,11 @@ void notification_kannel_free(struct notification_kannel *k)
   free(k);
 }
 
-/* Sets up the slot's handle for 'msg'. */
-static void prepare(struct notification_kannel *k, struct slot *sl,
-                    struct notification_sms *msg)
+/* Sets up the slot's handle for its message. */
+static void prepare(struct notification_kannel *k, struct slot *sl)
 {
   CURL *e = sl->easy;
+  struct notification_sms *msg = &sl->msg;
   char *e_to = curl_easy_escape(e, msg->to, 0);
   char *e_text = curl_easy_escape(e, msg->text, 0);
   char *dlr = dub_xasprintf("%s&s=%%d&at=%%T", msg->dlr_url);
@@ -98,7 +99,6 @@ static void prepare(struct notification_kannel *k, struct slot *sl,
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &sl->body);
   dub_buf_reset(&sl->body);
-  sl->msg = msg;
   curl_free(e_to);
   curl_free(e_text);
   curl_free(e_dlr);
@@ -109,7 +109,7 @@ static void prepare(struct notification_kannel *k, struct slot *sl,
 /* What the finished request of 'sl' says about its message. */
 static void conclude(struct slot *sl, CURLcode cc)
 {
-  struct notification_sms *msg = sl->msg;
+  struct notification_sms *msg = &sl->msg;
   long status = 0;
   double pretransfer = 0, total = 0;
   curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -139,26 +139,73 @@ static void conclude(struct slot *sl, CURLcode cc)
     else
       msg->result = NOTIFY_TEMPORARY;
   }
-  sl->msg = NULL;
 }
 
-void notification_kannel_send_many(struct notification_kannel *k,
-                                   struct notification_sms *msgs, size_t n)
+/* Fills the free slots from the stream; false once it has no more. */
+static bool fill(struct notification_kannel *k, const struct notification_sms_stream *st,
+                 size_t *active)
 {
-  size_t next = 0, active = 0;
-  while(next < n || active) {
-    for(size_t i = 0; i < k->parallel && next < n; i++) {
-      struct slot *sl = &k->slots[i];
-      if(sl->msg)
-        continue;
-      prepare(k, sl, &msgs[next++]);
-      if(curl_multi_add_handle(k->multi, sl->easy) != CURLM_OK) {
-        sl->msg->result = NOTIFY_TEMPORARY;
-        sl->msg->detail = dub_xstrdup("libcurl refused the request");
-        sl->msg = NULL;
-        continue;
-      }
-      active++;
+  for(size_t i = 0; i < k->parallel; i++) {
+    struct slot *sl = &k->slots[i];
+    if(sl->busy)
+      continue;
+    memset(&sl->msg, 0, sizeof sl->msg);
+    enum notification_sms_next nx = st->next(st->ctx, &sl->msg, *active);
+    if(nx == NOTIFY_SMS_WAIT && *active)
+      return true;
+    if(nx != NOTIFY_SMS_READY)
+      return false;
+    prepare(k, sl);
+    if(curl_multi_add_handle(k->multi, sl->easy) != CURLM_OK) {
+      sl->msg.result = NOTIFY_TEMPORARY;
+      sl->msg.detail = dub_xstrdup("libcurl refused the request");
+      st->done(st->ctx, &sl->msg);
+      i--; /* the slot is free again */
+      continue;
+    }
+    sl->busy = true;
+    (*active)++;
+  }
+  return true;
+}
+
+/* Ends every request on its way and every message still to come with 'why'. */
+static void fail_all(struct notification_kannel *k,
+                     const struct notification_sms_stream *st, const char *why)
+{
+  for(size_t i = 0; i < k->parallel; i++) {
+    struct slot *sl = &k->slots[i];
+    if(!sl->busy)
+      continue;
+    curl_multi_remove_handle(k->multi, sl->easy);
+    sl->busy = false;
+    sl->msg.result = NOTIFY_UNKNOWN; /* it may have left */
+    sl->msg.detail = dub_xstrdup(why);
+    st->done(st->ctx, &sl->msg);
+  }
+  struct notification_sms msg;
+  for(;;) {
+    memset(&msg, 0, sizeof msg);
+    if(st->next(st->ctx, &msg, 0) != NOTIFY_SMS_READY)
+      break;
+    msg.result = NOTIFY_TEMPORARY;
+    msg.detail = dub_xstrdup(why);
+    st->done(st->ctx, &msg);
+  }
+}
+
+void notification_kannel_send_stream(struct notification_kannel *k,
+                                     const struct notification_sms_stream *st)
+{
+  size_t active = 0;
+  bool more = true;
+  for(;;) {
+    if(more)
+      more = fill(k, st, &active);
+    if(!active) {
+      if(!more)
+        return;
+      continue; /* every request of the round was refused by libcurl: ask again */
     }
     int running = 0, queued = 0;
     CURLMcode mc = curl_multi_perform(k->multi, &running);
@@ -168,35 +215,60 @@ void notification_kannel_send_many(struct notification_kannel *k,
         continue;
       for(size_t i = 0; i < k->parallel; i++) {
         struct slot *sl = &k->slots[i];
-        if(sl->msg && sl->easy == m->easy_handle) {
+        if(sl->busy && sl->easy == m->easy_handle) {
           CURLcode cc = m->data.result;
           curl_multi_remove_handle(k->multi, sl->easy); /* m is invalid from here */
           conclude(sl, cc);
+          sl->busy = false;
           active--;
+          st->done(st->ctx, &sl->msg);
           break;
         }
       }
     }
     if(mc != CURLM_OK) {
-      /* Not expected (libcurl out of memory): what was on its way may have left. */
-      for(size_t i = 0; i < k->parallel; i++) {
-        struct slot *sl = &k->slots[i];
-        if(!sl->msg)
-          continue;
-        curl_multi_remove_handle(k->multi, sl->easy);
-        sl->msg->result = NOTIFY_UNKNOWN;
-        sl->msg->detail = dub_xstrdup(curl_multi_strerror(mc));
-        sl->msg = NULL;
-      }
-      for(; next < n; next++) {
-        msgs[next].result = NOTIFY_TEMPORARY;
-        msgs[next].detail = dub_xstrdup(curl_multi_strerror(mc));
-      }
+      /* Not expected (libcurl out of memory). */
+      fail_all(k, st, curl_multi_strerror(mc));
       return;
     }
     if(active && running)
       curl_multi_poll(k->multi, NULL, 0, 1000, NULL);
   }
+}
+
+/* The stream of notification_kannel_send_many(): the array in order. */
+struct array_stream {
+  struct notification_sms *msgs;
+  size_t n, next;
+};
+
+static enum notification_sms_next array_next(void *ctx, struct notification_sms *msg,
+                                             size_t in_flight)
+{
+  struct array_stream *a = ctx;
+  (void)in_flight;
+  if(a->next == a->n)
+    return NOTIFY_SMS_END;
+  *msg = a->msgs[a->next];
+  msg->opaque = &a->msgs[a->next++];
+  return NOTIFY_SMS_READY;
+}
+
+static void array_done(void *ctx, struct notification_sms *msg)
+{
+  (void)ctx;
+  struct notification_sms *orig = msg->opaque;
+  orig->result = msg->result;
+  orig->detail = msg->detail;
+  orig->seconds = msg->seconds;
+}
+
+void notification_kannel_send_many(struct notification_kannel *k,
+                                   struct notification_sms *msgs, size_t n)
+{
+  struct array_stream a = {.msgs = msgs, .n = n};
+  const struct notification_sms_stream st = {array_next, array_done, &a};
+  notification_kannel_send_stream(k, &st);
 }
 
 enum notification_result notification_kannel_send(struct notification_kannel *k,

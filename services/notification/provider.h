@@ -33,11 +33,33 @@ struct notification_sms {
   enum notification_result result; /* set by the send */
   char *detail;                    /* set by the send: a new string */
   double seconds;                  /* set by the send: the request's duration */
+  void *opaque;                    /* the caller's */
 };
+
+/* Where notification_kannel_send_stream() takes its messages from and gives their
+ * results to. */
+enum notification_sms_next {
+  NOTIFY_SMS_READY, /* *msg is filled: send it */
+  NOTIFY_SMS_WAIT,  /* send nothing more until one of those in flight has ended */
+  NOTIFY_SMS_END,   /* no more */
+};
+struct notification_sms_stream {
+  /* Fills *msg (its strings must live until 'done') or says to wait (taken as END when
+   * nothing is in flight) or that there are no more; told how many are in flight. */
+  enum notification_sms_next (*next)(void *ctx, struct notification_sms *msg,
+                                     size_t in_flight);
+  /* Takes one finished message: result, detail (now the callee's) and seconds set. */
+  void (*done)(void *ctx, struct notification_sms *msg);
+  void *ctx;
+};
+/* Keeps up to 'parallel' requests in flight, each freed slot taking the stream's next
+ * message at once, until the stream ends and every request has its result. */
+void notification_kannel_send_stream(struct notification_kannel *k,
+                                     const struct notification_sms_stream *stream);
 /* Sends each message's UTF-8 'text' to 'to' as UCS-2 (coding=2), asking for delivery
  * reports at 'dlr_url' (Kannel's %d escapes are added to it); returns when every one
  * has its result. 'detail' says what the gateway answered (never the number or the
- * text). */
+ * text). A stream over the array. */
 void notification_kannel_send_many(struct notification_kannel *k,
                                    struct notification_sms *msgs, size_t n);
 /* One message: notification_kannel_send_many() of one. */

@@ -439,59 +439,85 @@ static enum dub_err send_now(struct notification_sender *s, const json_t *job)
   return DUB_OK;
 }
 
-/* Sends Kannel-bound jobs DUBAN_SMS_PARALLEL at a time. After a failure that opened the
- * breaker, one at a time until one goes through (the others of a window would meet the
- * same fault, each then to be retried or reconciled); a window counts as one attempt
- * for the breaker. */
+/* Kannel-bound jobs of one batch, as a stream of SMS (notification_sms_stream). */
+struct sms_batch {
+  struct notification_sender *s;
+  json_t *jobs;
+  size_t next;
+  enum dub_err rc; /* Redis failed a "sending" record: no more jobs */
+};
+
+/* One request's job and what its message borrows. */
+struct sms_job {
+  const json_t *job;
+  long long attempts;
+  char *to, *dlr;
+};
+
+static enum notification_sms_next sms_next(void *ctx, struct notification_sms *msg,
+                                           size_t in_flight)
+{
+  struct sms_batch *b = ctx;
+  struct notification_sender *s = b->s;
+  /* After a fault that opened the breaker, one request at a time until one goes
+   * through: the others would meet the same fault, each then to be retried or
+   * reconciled. */
+  if(in_flight && s->breakers[0].backoff_ms)
+    return NOTIFY_SMS_WAIT;
+  while(!b->rc && b->next < json_array_size(b->jobs)) {
+    const json_t *job = json_array_get(b->jobs, b->next++);
+    bool go = false;
+    long long attempts = 1;
+    b->rc = begin_send(s, job, &go, &attempts);
+    if(b->rc || !go)
+      continue;
+    char *to = address(s, job);
+    if(!to) {
+      finish(s, job, NOTIFY_PERMANENT, "no address for the recipient", attempts);
+      continue;
+    }
+    struct sms_job *sj = dub_xcalloc(1, sizeof *sj);
+    *sj = (struct sms_job){
+        .job = job, .attempts = attempts, .to = to, .dlr = dlr_url(s, job)};
+    *msg = (struct notification_sms){.to = sj->to,
+                                     .text = dub_json_str(job, "text"),
+                                     .dlr_url = sj->dlr,
+                                     .opaque = sj};
+    return NOTIFY_SMS_READY;
+  }
+  return NOTIFY_SMS_END;
+}
+
+static void sms_done(void *ctx, struct notification_sms *msg)
+{
+  struct sms_batch *b = ctx;
+  struct notification_sender *s = b->s;
+  struct sms_job *sj = msg->opaque;
+  struct breaker *br = &s->breakers[0];
+  dub_metrics_series_observe(s->latency[P_KANNEL], msg->seconds);
+  int v = verdict(s, sj->job, msg->result, msg->detail);
+  /* Requests that were on their way together meet a fault together: it opens the
+   * breaker once, not once for each of them. */
+  if(v > 0 || (v < 0 && br->open_until <= dub_time_mono_ms()))
+    breaker_tell(br, v);
+  finish(s, sj->job, msg->result, msg->detail, sj->attempts);
+  free(msg->detail);
+  free(sj->to);
+  free(sj->dlr);
+  free(sj);
+}
+
+/* Sends a batch's Kannel-bound jobs with DUBAN_SMS_PARALLEL requests in flight: each
+ * job's "sending" is stored as a request slot comes free, and its outcome settled as
+ * soon as its answer comes. */
 static enum dub_err kannel_batch(struct notification_sender *s, json_t *jobs)
 {
-  size_t n = json_array_size(jobs), i = 0, par = (size_t)s->n->conf.sms_parallel;
-  struct notification_sms *msgs = dub_xcalloc(par, sizeof *msgs);
-  const json_t **window = dub_xcalloc(par, sizeof *window);
-  long long *attempts = dub_xcalloc(par, sizeof *attempts);
-  char **tos = dub_xcalloc(par, sizeof *tos), **dlrs = dub_xcalloc(par, sizeof *dlrs);
-  enum dub_err rc = DUB_OK;
-  while(!rc && i < n) {
-    size_t room = s->breakers[0].backoff_ms ? 1 : par, m = 0;
-    for(; !rc && i < n && m < room; i++) {
-      const json_t *job = json_array_get(jobs, i);
-      bool go = false;
-      rc = begin_send(s, job, &go, &attempts[m]);
-      if(rc || !go)
-        continue;
-      tos[m] = address(s, job);
-      if(!tos[m]) {
-        finish(s, job, NOTIFY_PERMANENT, "no address for the recipient", attempts[m]);
-        continue;
-      }
-      dlrs[m] = dlr_url(s, job);
-      window[m] = job;
-      msgs[m] = (struct notification_sms){
-          .to = tos[m], .text = dub_json_str(job, "text"), .dlr_url = dlrs[m]};
-      m++;
-    }
-    notification_kannel_send_many(s->kannel, msgs, m);
-    /* The window tells the breaker once: it failed if any request met a fault. */
-    int v = 0;
-    for(size_t j = 0; j < m; j++) {
-      int one = verdict(s, window[j], msgs[j].result, msgs[j].detail);
-      v = one < 0 || v < 0 ? -1 : (one > 0 ? 1 : v);
-    }
-    breaker_tell(&s->breakers[0], v);
-    for(size_t j = 0; j < m; j++) {
-      dub_metrics_series_observe(s->latency[P_KANNEL], msgs[j].seconds);
-      finish(s, window[j], msgs[j].result, msgs[j].detail, attempts[j]);
-      free(msgs[j].detail);
-      free(tos[j]);
-      free(dlrs[j]);
-    }
-  }
-  free(dlrs);
-  free(tos);
-  free(attempts);
-  free(window);
-  free(msgs);
-  return rc;
+  if(!json_array_size(jobs))
+    return DUB_OK; /* also when SMS go to the outbox: there is no Kannel client */
+  struct sms_batch b = {.s = s, .jobs = jobs};
+  const struct notification_sms_stream st = {sms_next, sms_done, &b};
+  notification_kannel_send_stream(s->kannel, &st);
+  return b.rc;
 }
 
 /* ---- admission: quiet hours and rate limits ------------------------------------ */

@@ -1,7 +1,8 @@
 /* test_kannel.c - the Kannel client against a local HTTP server (libmicrohttpd) that
  * answers as smsbox's sendsms does: requests in flight at once up to the limit and no
- * further, each answer mapped to its own result, timeouts after the request left as
- * unknown, a refused connection as temporary, and the query Kannel is given. */
+ * further (and one at a time when the stream says to wait), each answer mapped to its
+ * own result, timeouts after the request left as unknown, a refused connection as
+ * temporary, and the query Kannel is given. */
 #include "provider.h"
 
 #include <microhttpd.h>
@@ -98,6 +99,16 @@ static int teardown(void **state)
   return 0;
 }
 
+/* Waits out requests an earlier test left behind (a client that timed out does not stop
+ * the server's handler), so that the count of those in flight is this test's own. */
+static void quiet(struct server *sv)
+{
+  for(int i = 0; i < 300 && atomic_load(&sv->in_flight) > 0; i++)
+    pause_ms(10);
+  assert_int_equal(atomic_load(&sv->in_flight), 0);
+  atomic_store(&sv->most, 0);
+}
+
 static struct notification_kannel *client(struct server *sv, long timeout_ms,
                                           size_t parallel)
 {
@@ -135,7 +146,7 @@ static void test_parallel_up_to_the_limit(void **state)
     for(size_t i = 0; i < 10; i++)
       msgs[i] =
           (struct notification_sms){.to = "slow", .text = "t", .dlr_url = "http://d"};
-    atomic_store(&sv->most, 0);
+    quiet(sv);
     atomic_store(&sv->requests, 0);
     send_all(k, msgs, 10);
     for(size_t i = 0; i < 10; i++) {
@@ -238,6 +249,80 @@ static void test_refused_connection_is_temporary(void **state)
   free(why);
 }
 
+/* A stream of 'n' slow messages; one at a time when 'serial'. */
+struct counting_stream {
+  size_t n, given, done, most_in_flight_told;
+  bool serial;
+  int sent;
+};
+
+static enum notification_sms_next counting_next(void *ctx, struct notification_sms *msg,
+                                                size_t in_flight)
+{
+  struct counting_stream *c = ctx;
+  if(in_flight > c->most_in_flight_told)
+    c->most_in_flight_told = in_flight;
+  if(c->given == c->n)
+    return NOTIFY_SMS_END;
+  if(c->serial && in_flight)
+    return NOTIFY_SMS_WAIT;
+  *msg = (struct notification_sms){.to = "slow", .text = "t", .dlr_url = "http://d"};
+  c->given++;
+  return NOTIFY_SMS_READY;
+}
+
+static void counting_done(void *ctx, struct notification_sms *msg)
+{
+  struct counting_stream *c = ctx;
+  c->done++;
+  c->sent += msg->result == NOTIFY_SENT;
+  free(msg->detail);
+}
+
+static void test_stream_keeps_the_slots_busy_or_waits(void **state)
+{
+  struct server *sv = *state;
+  struct notification_kannel *k = client(sv, 5000, 3);
+  for(int serial = 0; serial < 2; serial++) {
+    struct counting_stream c = {.n = 9, .serial = serial};
+    const struct notification_sms_stream st = {counting_next, counting_done, &c};
+    quiet(sv);
+    notification_kannel_send_stream(k, &st);
+    assert_int_equal(c.given, 9);
+    assert_int_equal(c.done, 9);
+    assert_int_equal(c.sent, 9);
+    assert_int_equal(atomic_load(&sv->most), serial ? 1 : 3);
+    assert_true(c.most_in_flight_told <= 3);
+  }
+  notification_kannel_free(k);
+}
+
+/* WAIT with nothing in flight would wait forever: it ends the stream. */
+static enum notification_sms_next once_then_wait(void *ctx, struct notification_sms *msg,
+                                                 size_t in_flight)
+{
+  struct counting_stream *c = ctx;
+  (void)in_flight;
+  if(c->given)
+    return NOTIFY_SMS_WAIT;
+  *msg = (struct notification_sms){.to = "202", .text = "t", .dlr_url = "http://d"};
+  c->given++;
+  return NOTIFY_SMS_READY;
+}
+
+static void test_wait_with_nothing_in_flight_ends(void **state)
+{
+  struct server *sv = *state;
+  struct notification_kannel *k = client(sv, 5000, 2);
+  struct counting_stream c = {0};
+  const struct notification_sms_stream st = {once_then_wait, counting_done, &c};
+  notification_kannel_send_stream(k, &st);
+  assert_int_equal(c.given, 1);
+  assert_int_equal(c.done, 1);
+  assert_int_equal(c.sent, 1);
+  notification_kannel_free(k);
+}
+
 static void test_nothing_to_send(void **state)
 {
   struct server *sv = *state;
@@ -256,6 +341,8 @@ int main(void)
       cmocka_unit_test(test_query_is_what_kannel_expects),
       cmocka_unit_test(test_timeout_after_the_request_left_is_unknown),
       cmocka_unit_test(test_refused_connection_is_temporary),
+      cmocka_unit_test(test_stream_keeps_the_slots_busy_or_waits),
+      cmocka_unit_test(test_wait_with_nothing_in_flight_ends),
       cmocka_unit_test(test_nothing_to_send),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
