@@ -312,24 +312,34 @@ struct dub_config *dub_runtime_config(struct dub_runtime *rt)
   return dub_config_holder_get(rt->config);
 }
 
+enum dub_err dub_runtime_reply_json(const struct dub_cache_reply *reply, const char *key,
+                                    json_t **out)
+{
+  char *why = NULL;
+  *out = NULL;
+  if(reply->type == DUB_CACHE_NIL)
+    return DUB_ERR_NOT_FOUND;
+  if(reply->type != DUB_CACHE_STRING) {
+    dub_log_error("redis answered GET %s with a reply of type %d", key, (int)reply->type);
+    return DUB_ERR_INTERNAL;
+  }
+  if(dub_json_parse(reply->str, reply->len, out, &why)) {
+    dub_log_error("redis key %s holds no valid JSON: %s", key, why);
+    free(why);
+    return DUB_ERR_INTERNAL;
+  }
+  return DUB_OK;
+}
+
 enum dub_err dub_runtime_cache_get_json(struct dub_runtime *rt, const char *key,
                                         json_t **out)
 {
   struct dub_cache_reply *reply = NULL;
-  char *why = NULL;
   const char *argv[] = {"GET", key};
   *out = NULL;
   enum dub_err rc = dub_cache_command(rt->cache, &reply, 2, argv, NULL);
-  if(rc == DUB_OK && reply->type == DUB_CACHE_NIL)
-    rc = DUB_ERR_NOT_FOUND;
-  else if(rc == DUB_OK && reply->type == DUB_CACHE_STRING) {
-    if(dub_json_parse(reply->str, reply->len, out, &why)) {
-      dub_log_error("redis key %s holds no valid JSON: %s", key, why);
-      free(why);
-      rc = DUB_ERR_INTERNAL;
-    }
-  } else if(rc == DUB_OK)
-    rc = DUB_ERR_INTERNAL;
+  if(!rc)
+    rc = dub_runtime_reply_json(reply, key, out);
   dub_cache_reply_free(reply);
   return rc;
 }

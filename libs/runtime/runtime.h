@@ -99,6 +99,11 @@ void dub_runtime_reassess(struct dub_runtime *rt, const char *topic, int32_t par
  * not JSON. *out is a new reference. */
 enum dub_err dub_runtime_cache_get_json(struct dub_runtime *rt, const char *key,
                                         json_t **out);
+/* The JSON document in one reply to GET 'key' (a pipeline's, say), read as
+ * dub_runtime_cache_get_json() reads it: DUB_ERR_NOT_FOUND for nil, DUB_ERR_INTERNAL
+ * (logged, naming 'key') for anything but valid JSON. */
+enum dub_err dub_runtime_reply_json(const struct dub_cache_reply *reply, const char *key,
+                                    json_t **out);
 /* Stores 'doc' (borrowed) as compact JSON at 'key'. */
 enum dub_err dub_runtime_cache_set_json(struct dub_runtime *rt, const char *key,
                                         const json_t *doc);

@@ -163,31 +163,20 @@ static enum dub_err fetch(struct deadline *d, struct slot *slots, size_t nslots,
 {
   struct dub_cache_pipeline *p = dub_cache_pipeline_new();
   struct dub_cache_reply **replies = NULL;
+  char **keys = dub_xcalloc(nslots, sizeof *keys);
   for(size_t k = 0; k < nslots; k++) {
-    char *key = deadline_case_key(evs[first_of[k]].case_id);
-    const char *argv[] = {"GET", key};
+    keys[k] = deadline_case_key(evs[first_of[k]].case_id);
+    const char *argv[] = {"GET", keys[k]};
     dub_cache_pipeline_add(p, 2, argv, NULL);
-    free(key);
   }
   enum dub_err rc = dub_cache_pipeline_exec(dub_runtime_cache(d->rt), p, &replies);
-  for(size_t k = 0; !rc && k < nslots; k++) {
-    const struct dub_cache_reply *r = replies[k];
-    char *why = NULL;
-    slots[k].rc = DUB_ERR_INTERNAL;
-    if(r->type == DUB_CACHE_NIL)
-      slots[k].rc = DUB_ERR_NOT_FOUND;
-    else if(r->type != DUB_CACHE_STRING)
-      dub_log_error("redis answered GET of case %s with type %d",
-                    evs[first_of[k]].case_id, (int)r->type);
-    else if(dub_json_parse(r->str, r->len, &slots[k].doc, &why) == DUB_OK)
-      slots[k].rc = DUB_OK;
-    else
-      dub_log_error("redis holds no valid JSON for case %s: %s", evs[first_of[k]].case_id,
-                    why);
-    free(why);
-  }
+  for(size_t k = 0; !rc && k < nslots; k++)
+    slots[k].rc = dub_runtime_reply_json(replies[k], keys[k], &slots[k].doc);
   if(!rc)
     dub_cache_replies_free(replies, nslots);
+  for(size_t k = 0; k < nslots; k++)
+    free(keys[k]);
+  free(keys);
   dub_cache_pipeline_free(p);
   return rc;
 }

@@ -493,7 +493,7 @@ static void sms_done(void *ctx, struct notification_sms *msg)
   struct sms_batch *b = ctx;
   struct notification_sender *s = b->s;
   struct sms_job *sj = msg->opaque;
-  struct breaker *br = &s->breakers[0];
+  struct breaker *br = breaker_of(s, sj->job);
   dub_metrics_series_observe(s->latency[P_KANNEL], msg->seconds);
   int v = verdict(s, sj->job, msg->result, msg->detail);
   /* Requests that were on their way together meet a fault together: it opens the
