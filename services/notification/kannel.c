@@ -160,8 +160,7 @@ static bool fill(struct notification_kannel *k, const struct notification_sms_st
       sl->msg.result = NOTIFY_TEMPORARY;
       sl->msg.detail = dub_xstrdup("libcurl refused the request");
       st->done(st->ctx, &sl->msg);
-      i--; /* the slot is free again */
-      continue;
+      continue; /* the slot stays free for the next round */
     }
     sl->busy = true;
     (*active)++;
