@@ -9,6 +9,8 @@
 #include "kafka/cloudevent.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +18,8 @@
 #define PING_TIMEOUT_MS 1000
 #define DELIVERY_TIMEOUT_MS 5000
 #define POLL_MS 200
+/* How often the reloader looks for a SIGHUP: the bound on how late a reload applies. */
+#define RELOAD_POLL_MS 100
 
 struct dub_runtime {
   const struct dub_runtime_spec *spec;
@@ -26,8 +30,10 @@ struct dub_runtime {
   struct dub_kafka_consumer *consumer;
   struct dub_cache *cache;
   struct dub_http_server *http;
-  struct dub_auth *auth;
+  struct dub_auth *auth; /* written by the reloader thread only, once it runs */
   char *group_id;
+  pthread_t reloader;
+  atomic_bool run_over; /* tells the reloader to end with the run */
 };
 
 enum dub_err dub_runtime_env_load(const struct dub_runtime_spec *spec,
@@ -224,6 +230,22 @@ static void reload(struct dub_runtime *rt)
   dub_log_info("configuration reloaded from %s", rt->env->config_dir);
 }
 
+/* The reloader thread: applies a SIGHUP within RELOAD_POLL_MS, whatever the consume
+ * loop is doing (a service's handler may spend minutes rebuilding its Redis state from
+ * a topic, and a reload must not wait for that). Services read the configuration
+ * through refcounted snapshots, so a swap under a running handler is safe. */
+static void *reloader(void *arg)
+{
+  struct dub_runtime *rt = arg;
+  while(!atomic_load(&rt->run_over)) {
+    if(dub_signals_take_reload())
+      reload(rt);
+    struct timespec ts = {0, RELOAD_POLL_MS * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
+
 int dub_runtime_run(struct dub_runtime *rt)
 {
   char *why = NULL;
@@ -234,6 +256,11 @@ int dub_runtime_run(struct dub_runtime *rt)
   }
   dub_log_info("%s listening on %s:%ld", rt->spec->service, rt->env->bind, rt->env->port);
   int code = 0;
+  int err = pthread_create(&rt->reloader, NULL, reloader, rt);
+  if(err) {
+    dub_log_fatal("cannot start the reload thread: %s", strerror(err));
+    return 1;
+  }
   while(!dub_signals_stop_requested()) {
     if(rt->consumer) {
       if(dub_kafka_consumer_poll(rt->consumer, POLL_MS, NULL)) {
@@ -250,9 +277,9 @@ int dub_runtime_run(struct dub_runtime *rt)
       code = 1;
       break;
     }
-    if(dub_signals_take_reload())
-      reload(rt);
   }
+  atomic_store(&rt->run_over, true);
+  pthread_join(rt->reloader, NULL);
   dub_log_info("%s stopping", rt->spec->service);
   return code;
 }

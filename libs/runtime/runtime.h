@@ -71,8 +71,10 @@ enum dub_err dub_runtime_open(const struct dub_runtime_spec *spec,
                               char **why);
 
 /* Starts the HTTP server and the consumer, then loops until SIGTERM/SIGINT or a fatal
- * Kafka error, reloading the configuration on SIGHUP (an invalid one is refused and the
- * running one stays). Returns 0 after a requested stop, 1 after a fatal error. */
+ * Kafka error. A SIGHUP reloads the configuration on a thread of its own, within about
+ * 100 ms even while a handler is busy (an invalid one is refused and the running one
+ * stays); handlers see the new one at their next dub_runtime_config(). Returns 0 after
+ * a requested stop, 1 after a fatal error. */
 int dub_runtime_run(struct dub_runtime *rt);
 
 /* Drains and frees: stops HTTP (requests in flight finish, bounded by drain_ms), closes

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,10 +79,14 @@ static void test_open_refuses_missing_config(void **state)
   clear_env();
 }
 
-/* What the consume loop saw; written by the handler on the run thread. */
+/* What the consume loop saw; written by the handler on the run thread. The handler
+ * holds the loop (as a service rebuilding its state from a topic does) until the test
+ * sets 'release'. */
 struct seen {
   pthread_mutex_t lock;
+  pthread_cond_t cond;
   int messages;
+  bool release;
   char last[64];
 };
 
@@ -93,8 +98,18 @@ static enum dub_err handler(void *ctx, const struct dub_kafka_msg *msg, char **w
   s->messages++;
   snprintf(s->last, sizeof s->last, "%.*s", (int)msg->value_len,
            (const char *)msg->value);
+  while(!s->release)
+    pthread_cond_wait(&s->cond, &s->lock);
   pthread_mutex_unlock(&s->lock);
   return DUB_OK;
+}
+
+static int messages_seen(struct seen *s)
+{
+  pthread_mutex_lock(&s->lock);
+  int n = s->messages;
+  pthread_mutex_unlock(&s->lock);
+  return n;
 }
 
 static int free_port(void)
@@ -150,7 +165,8 @@ static void test_run_consume_ready_and_stop(void **state)
   assert_int_equal(rd_kafka_mock_topic_create(mock, "duban.cases", 2, 1), 0);
   assert_int_equal(rd_kafka_mock_topic_create(mock, "duban.dlq", 1, 1), 0);
 
-  struct seen seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  struct seen seen = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                      .cond = PTHREAD_COND_INITIALIZER};
   const char *const topics[] = {"duban.cases"};
   const struct dub_runtime_spec spec = {.service = "testsvc",
                                         .default_port = 8089,
@@ -192,16 +208,32 @@ static void test_run_consume_ready_and_stop(void **state)
                                           "hello", 5, NULL, 0, 5000, NULL, NULL),
                    DUB_OK);
   until = dub_time_mono_ms() + 20000; /* the mock holds a group's first join for 3 s */
-  for(;;) {
-    pthread_mutex_lock(&seen.lock);
-    int n = seen.messages;
-    pthread_mutex_unlock(&seen.lock);
-    if(n > 0 || dub_time_mono_ms() > until)
-      break;
+  while(messages_seen(&seen) == 0 && dub_time_mono_ms() < until)
     usleep(20000);
-  }
-  assert_int_equal(seen.messages, 1);
+  assert_int_equal(messages_seen(&seen), 1);
+  pthread_mutex_lock(&seen.lock);
   assert_string_equal(seen.last, "hello");
+  pthread_mutex_unlock(&seen.lock);
+
+  /* A SIGHUP while the handler holds the consume loop is applied all the same, within
+   * a second: the running configuration is a new snapshot, the handler still busy. */
+  struct dub_config *before = dub_runtime_config(rt);
+  int64_t hup_at = dub_time_mono_ms();
+  assert_int_equal(kill(getpid(), SIGHUP), 0);
+  struct dub_config *after = dub_runtime_config(rt);
+  while(after == before && dub_time_mono_ms() - hup_at < 1000) {
+    dub_config_unref(after);
+    usleep(10000);
+    after = dub_runtime_config(rt);
+  }
+  assert_ptr_not_equal(after, before);
+  pthread_mutex_lock(&seen.lock);
+  assert_false(seen.release); /* still inside the handler: the reload did not wait */
+  seen.release = true;
+  pthread_cond_broadcast(&seen.cond);
+  pthread_mutex_unlock(&seen.lock);
+  dub_config_unref(after);
+  dub_config_unref(before);
 
   /* A requested stop ends the loop promptly with exit code 0. */
   int64_t stop_at = dub_time_mono_ms();
@@ -219,6 +251,7 @@ static void test_run_consume_ready_and_stop(void **state)
 
 int main(void)
 {
+  dub_signals_install();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_env_defaults_and_errors),
