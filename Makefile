@@ -7,6 +7,10 @@ PYTHON := /usr/bin/python3
 BUILD := build
 BUILD_ASAN := build-asan
 STACK := deploy/local/stack.sh
+# Sanitizer runtime options for every run of the ASan+UBSan build (unit and system):
+# stack use after return catches a callback writing into a frame that has returned.
+ASAN_ENV := ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1
 
 .PHONY: help deps lint build build-asan unit contract deploy-check system test run up down bench \
 	bench-intake bench-deadline bench-assignment bench-notification \
@@ -47,7 +51,7 @@ build-asan: configure-asan
 
 unit: build build-asan
 	ctest --test-dir $(BUILD) --output-on-failure -L unit
-	ctest --test-dir $(BUILD_ASAN) --output-on-failure -L unit
+	$(ASAN_ENV) ctest --test-dir $(BUILD_ASAN) --output-on-failure -L unit
 
 contract: deps
 	$(PYTHON) -m pytest -q tests/contract
@@ -66,7 +70,7 @@ deploy-check: deps
 # The system tests start their own Kafka, Redis and services, once with each build.
 system: build build-asan
 	DUBAN_BUILD_DIR=$(BUILD) $(PYTHON) -m pytest -q tests/system
-	DUBAN_BUILD_DIR=$(BUILD_ASAN) $(PYTHON) -m pytest -q tests/system
+	$(ASAN_ENV) DUBAN_BUILD_DIR=$(BUILD_ASAN) $(PYTHON) -m pytest -q tests/system
 
 # Static analysis of the C code; warnings fail the build like compiler warnings do.
 lint: deps
