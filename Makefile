@@ -107,3 +107,18 @@ bench-assignment: build
 bench-notification: build
 	tests/bench/notification.sh $(BUILD)
 
+# ThreadSanitizer: its own build directory (ASan and TSan cannot share a process) and
+# the unit tests in it; the first report stops the test and fails it. Suppressions, and
+# how TSan starts on this kernel: tests/tsan.supp.
+BUILD_TSAN := build-tsan
+TSAN_OPTIONS_UNIT := halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp
+.PHONY: configure-tsan build-tsan unit-tsan
+
+configure-tsan: deps
+	@test -f $(BUILD_TSAN)/build.ninja || cmake -S . -B $(BUILD_TSAN) -G Ninja -DDUBAN_TSAN=ON
+
+build-tsan: configure-tsan
+	cmake --build $(BUILD_TSAN)
+
+unit-tsan: build-tsan
+	TSAN_OPTIONS="$(TSAN_OPTIONS_UNIT)" ctest --test-dir $(BUILD_TSAN) --output-on-failure -L unit

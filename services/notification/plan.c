@@ -26,10 +26,13 @@
 #define ACK_TIMEOUT_MS 10000
 
 /* The configuration to plan with: the current one when its templates and routes pass
- * the checks, else the last one that did (a refused reload is logged once). */
-static struct dub_config *good_config(struct notification *n)
+ * the checks, else the last one that did (a refused reload is logged once). *routes_out
+ * is set to the routes that go with it, borrowed like the configuration until the next
+ * call: a call that takes a new configuration frees the previous routes. */
+static struct dub_config *good_config(struct notification *n, const json_t **routes_out)
 {
   struct dub_config *config = dub_runtime_config(n->rt);
+  *routes_out = n->routes;
   if(config == n->good || config == n->refused) {
     dub_config_unref(config);
     return n->good;
@@ -49,6 +52,7 @@ static struct dub_config *good_config(struct notification *n)
   json_decref(n->routes);
   n->good = config;
   n->routes = routes;
+  *routes_out = routes;
   return n->good;
 }
 
@@ -468,7 +472,9 @@ static enum dub_err on_case_event(struct notification *n, const struct dub_kafka
   }
   if(strcmp(ev.type, "duban.case.assigned") == 0 && !dub_json_str(ev.data, "officer"))
     goto out; /* needs manual assignment: nobody to tell yet */
-  plan_event(n, good_config(n), n->routes, &ev, info, acks);
+  const json_t *routes;
+  const struct dub_config *config = good_config(n, &routes);
+  plan_event(n, config, routes, &ev, info, acks);
 out:
   json_decref(info);
   dub_case_event_release(&ev);
