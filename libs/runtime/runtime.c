@@ -186,11 +186,6 @@ static enum dub_err start(struct dub_runtime *rt, char **why)
       .auth = rt->auth,
       .drain_ms = (unsigned)rt->env->drain_ms,
   };
-  rc = dub_http_start(&hopts, &rt->http);
-  if(rc) {
-    *why = dub_xasprintf("cannot listen on %s:%ld", rt->env->bind, rt->env->port);
-    return rc;
-  }
   if(spec->ntopics) {
     const struct dub_kafka_consumer_conf cconf = {
         .brokers = rt->env->brokers,
@@ -208,6 +203,12 @@ static enum dub_err start(struct dub_runtime *rt, char **why)
     rc = dub_kafka_consumer_new(&cconf, &rt->consumer, why);
     if(rc)
       return rc;
+  }
+  /* HTTP last: its threads read rt->consumer (readiness), which is set by now. */
+  rc = dub_http_start(&hopts, &rt->http);
+  if(rc) {
+    *why = dub_xasprintf("cannot listen on %s:%ld", rt->env->bind, rt->env->port);
+    return rc;
   }
   return DUB_OK;
 }
