@@ -6,26 +6,51 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3
 BUILD := build
 BUILD_ASAN := build-asan
+BUILD_TSAN := build-tsan
 STACK := deploy/local/stack.sh
+# Unit test binaries run side by side: most of their time is spent waiting on
+# librdkafka's mock cluster (a group's first join alone takes 3 s).
+CTEST := ctest --output-on-failure -L unit -j4
 # Sanitizer runtime options for every run of the ASan+UBSan build (unit and system):
 # stack use after return catches a callback writing into a frame that has returned.
 ASAN_ENV := ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1
+# ThreadSanitizer (its own build: ASan and TSan cannot share a process). Unit tests stop
+# at the first report; services keep running and the system harness fails the run on
+# any report in their logs. Suppressions, and how TSan starts on this kernel:
+# tests/tsan.supp.
+TSAN_SUPP := suppressions=$(CURDIR)/tests/tsan.supp
+TSAN_ENV_UNIT := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_SUPP)"
+TSAN_ENV_SYSTEM := TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 $(TSAN_SUPP)"
 
-.PHONY: help deps lint build build-asan unit contract deploy-check system test run up down bench \
-	bench-intake bench-deadline bench-assignment bench-notification \
-	configure configure-asan
+# What each build's system pass runs (README, "Tests": the time budget). The normal
+# build runs every module. The ASan+UBSan build runs the modules whose services free
+# and hand over memory across threads and callbacks (intake's HTTP, claimer and
+# recorder threads; deadline's firing rounds and their delivery callbacks;
+# notification's planner and sender; kill -9 and restart), the TSan build the
+# modules that drive the multi-threaded paths (intake's threads, assignment's
+# parsing thread, notification's sender, readiness on HTTP threads while Kafka or
+# Redis is frozen). SYSTEM_ASAN=tests/system SYSTEM_TSAN=tests/system runs all.
+SYSTEM_ASAN ?= $(addprefix tests/system/,test_intake.py test_intake_crash.py \
+	test_deadline.py test_notification.py test_foundation.py test_records.py)
+SYSTEM_TSAN ?= $(addprefix tests/system/,test_intake.py test_assignment.py \
+	test_notification.py test_readiness.py)
+
+.PHONY: help deps lint build build-asan build-tsan unit contract deploy-check system test \
+	run up down bench bench-intake bench-deadline bench-assignment bench-notification \
+	configure configure-asan configure-tsan
 
 help:
 	@echo 'make deps        install missing packages and the Kafka jars (deploy/local/setup.sh)'
 	@echo 'make build       configure once and build into $(BUILD)/'
 	@echo 'make build-asan  the same with ASan and UBSan into $(BUILD_ASAN)/'
+	@echo 'make build-tsan  the same with ThreadSanitizer into $(BUILD_TSAN)/'
 	@echo 'make lint        clang-format check of all C, cppcheck on libs/ and services/, shellcheck on the scripts, yamllint'
-	@echo 'make unit        unit tests in both builds (ctest -L unit)'
+	@echo 'make unit        unit tests in all three builds (ctest -L unit)'
 	@echo 'make contract    schema and configuration contract tests (tests/contract)'
 	@echo 'make deploy-check  Dockerfile, docker-compose.yml and deploy/k8s checked without an engine (tests/deploy)'
-	@echo 'make system      system tests against a real local stack, normal and ASan builds'
-	@echo 'make test        deps, both builds, unit, contract and system tests'
+	@echo 'make system      system tests against a real local stack: all in the normal build, SYSTEM_ASAN and SYSTEM_TSAN in the sanitizer builds'
+	@echo 'make test        deps, lint, the three builds, unit, contract, deploy and system tests'
 	@echo 'make run         build and run the local stack in the foreground; Ctrl-C stops it'
 	@echo 'make up / down   start the local stack in the background / stop it'
 	@echo 'make bench       build and run the HTTP benchmarks (tests/bench/http.sh)'
@@ -49,9 +74,16 @@ build: configure
 build-asan: configure-asan
 	cmake --build $(BUILD_ASAN)
 
-unit: build build-asan
-	ctest --test-dir $(BUILD) --output-on-failure -L unit
-	$(ASAN_ENV) ctest --test-dir $(BUILD_ASAN) --output-on-failure -L unit
+configure-tsan: deps
+	@test -f $(BUILD_TSAN)/build.ninja || cmake -S . -B $(BUILD_TSAN) -G Ninja -DDUBAN_TSAN=ON
+
+build-tsan: configure-tsan
+	cmake --build $(BUILD_TSAN)
+
+unit: build build-asan build-tsan
+	$(CTEST) --test-dir $(BUILD)
+	$(ASAN_ENV) $(CTEST) --test-dir $(BUILD_ASAN)
+	$(TSAN_ENV_UNIT) $(CTEST) --test-dir $(BUILD_TSAN)
 
 contract: deps
 	$(PYTHON) -m pytest -q tests/contract
@@ -68,9 +100,10 @@ deploy-check: deps
 	$(PYTHON) -m pytest -q tests/deploy
 
 # The system tests start their own Kafka, Redis and services, once with each build.
-system: build build-asan
+system: build build-asan build-tsan
 	DUBAN_BUILD_DIR=$(BUILD) $(PYTHON) -m pytest -q tests/system
-	$(ASAN_ENV) DUBAN_BUILD_DIR=$(BUILD_ASAN) $(PYTHON) -m pytest -q tests/system
+	$(ASAN_ENV) DUBAN_BUILD_DIR=$(BUILD_ASAN) $(PYTHON) -m pytest -q $(SYSTEM_ASAN)
+	$(TSAN_ENV_SYSTEM) DUBAN_BUILD_DIR=$(BUILD_TSAN) $(PYTHON) -m pytest -q $(SYSTEM_TSAN)
 
 # Static analysis of the C code; warnings fail the build like compiler warnings do.
 lint: deps
@@ -81,7 +114,7 @@ lint: deps
 		tests/bench/*.sh
 	yamllint -s .yamllint docker-compose.yml deploy
 
-test: deps lint build build-asan unit contract deploy-check system
+test: deps lint build build-asan build-tsan unit contract deploy-check system
 
 run: build
 	$(STACK) run
@@ -106,19 +139,3 @@ bench-assignment: build
 
 bench-notification: build
 	tests/bench/notification.sh $(BUILD)
-
-# ThreadSanitizer: its own build directory (ASan and TSan cannot share a process) and
-# the unit tests in it; the first report stops the test and fails it. Suppressions, and
-# how TSan starts on this kernel: tests/tsan.supp.
-BUILD_TSAN := build-tsan
-TSAN_OPTIONS_UNIT := halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp
-.PHONY: configure-tsan build-tsan unit-tsan
-
-configure-tsan: deps
-	@test -f $(BUILD_TSAN)/build.ninja || cmake -S . -B $(BUILD_TSAN) -G Ninja -DDUBAN_TSAN=ON
-
-build-tsan: configure-tsan
-	cmake --build $(BUILD_TSAN)
-
-unit-tsan: build-tsan
-	TSAN_OPTIONS="$(TSAN_OPTIONS_UNIT)" ctest --test-dir $(BUILD_TSAN) --output-on-failure -L unit
