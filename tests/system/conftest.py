@@ -17,14 +17,31 @@ import requests
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
 
-# Ports apart from the defaults so that a developer's `make up` does not collide.
-# DUBAN_TEST_PORT_SHIFT (default 0) moves all of them, so that two test runs (two
-# worktrees) can share a machine; keep the results below 32768 (the ephemeral range).
+# Every port the harness uses, apart from the defaults so that a developer's `make up`
+# does not collide. DUBAN_TEST_PORT_SHIFT (default 0) moves all of them, so that two
+# test runs (two worktrees) can share a machine; keep the results below 32768 (the
+# ephemeral range). Nothing in tests/system names a port but through this table.
 _SHIFT = int(os.environ.get("DUBAN_TEST_PORT_SHIFT", "0"))
 PORTS = {name: port + _SHIFT for name, port in {
+    # the stack: Kafka, Redis, the four services
     "kafka": 19092, "controller": 19093, "redis": 16379, "intake": 18081,
-    "assignment": 18082, "deadline": 18083, "notification": 18084}.items()}
-
+    "assignment": 18082, "deadline": 18083, "notification": 18084,
+    # extra service instances of the crash tests
+    "assignment-2": 18085, "deadline-2": 18183,
+    # notification's tests: Kannel (deploy/local/kannel.sh), aiosmtpd, a sendsms URL
+    # nobody listens on, a notification started only to see it refuse its settings
+    "kannel-smsbox": 24001, "kannel-smsc": 24002, "kannel-admin": 24013,
+    "kannel-sendsms": 24014, "smtp": 24025, "sms-nowhere": 24097,
+    "notification-probe": 24099,
+    # test_deploy_compose: the proxy's published ports, the compose network's
+    # addresses, the host ports compose is told about; test_deploy_scale's instances
+    "compose-intake": 15141, "compose-assignment": 15142, "compose-deadline": 15143,
+    "compose-notification": 15144, "compose-intake-net": 15145,
+    "compose-assignment-net": 15146, "compose-deadline-net": 15147,
+    "compose-notification-net": 15148, "compose-mailpit": 15149,
+    "compose-kafka-host": 15150, "compose-mailpit-ui": 15151,
+    "scale-first": 15152,  # and the 11 after it
+}.items()}
 HOTLINE = "dub_demo_hotline12345_6f1c9e2b47d84a03"
 UNIT_OA = "dub_demo_unitoa_b83d0c5e1a9f4726"
 OPS = "dub_demo_ops_2a7e4d91c06b5f38"

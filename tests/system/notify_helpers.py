@@ -17,14 +17,14 @@ import urllib.parse
 
 import pytest
 
-from conftest import KCAT_PARTITIONER, READY_S, problem_event
+from conftest import KCAT_PARTITIONER, PORTS, READY_S, problem_event
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KANNEL = os.path.join(ROOT, "deploy", "local", "kannel.sh")
 STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
-SMTP_PORT = 24025
-KANNEL_ENV = {"DUBAN_KANNEL_ADMIN_PORT": "24013", "DUBAN_KANNEL_SMSBOX_PORT": "24001",
-              "DUBAN_KANNEL_SMSC_PORT": "24002", "DUBAN_KANNEL_SENDSMS_PORT": "24014"}
+SMTP_PORT = PORTS["smtp"]
+KANNEL_ENV = {f"DUBAN_KANNEL_{part.upper()}_PORT": str(PORTS[f"kannel-{part}"])
+              for part in ("admin", "smsbox", "smsc", "sendsms")}
 
 # How long the tests wait for a message to arrive or a state to change: generous, as the
 # suite shares two cores with Kafka, Redis and Kannel; these are not timing tests (the
@@ -57,7 +57,7 @@ class Kannel:
             return int(f.read().strip())
 
     def admin(self, command):
-        with socket.create_connection(("127.0.0.1", 24013), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", PORTS["kannel-admin"]), timeout=5) as s:
             s.sendall(f"GET /{command}?password=duban-admin HTTP/1.0\r\n\r\n".encode())
             return s.recv(4096).decode(errors="replace")
 

@@ -17,7 +17,7 @@ from assigning import (LOAD_SUBJECTS, LoadUnit, action, assigned_copies, case_ev
 from conftest import HOTLINE, PORTS, ROOT, UNIT_OA
 
 BATCH = 20
-SECOND_PORT = PORTS["assignment"] + 3  # 18085 unshifted: taken by nothing else
+SECOND_PORT = PORTS["assignment-2"]
 
 
 def start_second(stack):

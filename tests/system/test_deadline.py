@@ -444,7 +444,7 @@ def test_two_instances_split_timers_and_one_is_killed(stack, real_clock_after):
     offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
     since_ms = int(time.time() * 1000) - 1000
     restart_deadline(stack, offset_ms)
-    port2 = PORTS["deadline"] + 100
+    port2 = PORTS["deadline-2"]
     second = stack.spawn("deadline", "deadline-2", port2,
                          DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms))
     try:

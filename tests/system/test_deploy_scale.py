@@ -28,14 +28,14 @@ import pytest
 import requests
 
 from assigning import LOAD_SUBJECTS, LoadUnit
-from conftest import problem_event
+from conftest import PORTS, problem_event
 from test_deadline import SHANGHAI, previous_working, records, shanghai
 
 CASES = 10_000
 BATCH = 500
 LEAD_S = 35  # deadline's clock starts this long before the cases' accept deadline
 SCALED = ("assignment", "deadline", "notification")
-FIRST_PORT = 15152  # instance ports: 15152-15163
+FIRST_PORT = PORTS["scale-first"]  # and the 11 ports after it
 
 
 class Instances:

@@ -97,7 +97,7 @@ def test_sms_template_using_the_title_is_refused_at_load(stack, tmp_path):
         "【督办】{{title}}请于{{accept_by}}前签收", encoding="utf-8")
     binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "notification",
                           "duban-notification")
-    env = dict(stack.env, DUBAN_CONFIG_DIR=str(config), DUBAN_NOTIFICATION_PORT="24099")
+    env = dict(stack.env, DUBAN_CONFIG_DIR=str(config), DUBAN_NOTIFICATION_PORT=str(PORTS["notification-probe"]))
     out = subprocess.run([binary], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=30)
     assert out.returncode != 0
@@ -152,7 +152,7 @@ def test_delivery_reports_only_from_the_allow_list_and_with_our_mac(stack, gatew
     # A value that is not an address stops the start, naming the variable.
     binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "notification",
                           "duban-notification")
-    env = dict(stack.env, DUBAN_DLR_ALLOW="kannel.local", DUBAN_NOTIFICATION_PORT="24099")
+    env = dict(stack.env, DUBAN_DLR_ALLOW="kannel.local", DUBAN_NOTIFICATION_PORT=str(PORTS["notification-probe"]))
     out = subprocess.run([binary], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=30)
     assert out.returncode != 0

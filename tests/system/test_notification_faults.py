@@ -222,7 +222,7 @@ def test_retries_run_out_then_dead_letter_and_email_fallback(stack, gateway):
     _, mailbox, urls = gateway
     # A gateway that is not there at all; three attempts.
     restart_notification(stack, **gateway_env(
-        "http://127.0.0.1:24097/cgi-bin/sendsms?username=duban&password=x", urls[1],
+        f"http://127.0.0.1:{PORTS['sms-nowhere']}/cgi-bin/sendsms?username=duban&password=x", urls[1],
         DUBAN_NOTIFY_MAX_ATTEMPTS=3, DUBAN_NOTIFY_RETRY_BASE_MS=200))
     try:
         case = new_case(stack, phone="+8613812340010",
