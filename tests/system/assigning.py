@@ -1,4 +1,4 @@
-"""Helpers of the assignment system tests: a load-test unit added to the stack's
+"""Helpers of the system tests: a unit of a test module's own added to the stack's
 configuration, case actions posted by a unit's OA system, reading duban.cases and
 duban.dlq, and the workload recounted from duban.cases."""
 import collections
@@ -10,15 +10,12 @@ import time
 
 import requests
 
-from conftest import PORTS, ROOT, UNIT_OA, problem_event
-
-LOAD_UNIT = "U-LOAD"
-LOAD_OFFICERS = [f"O-LOAD-{i:02d}" for i in range(8)]
-# Cases about these subject units go to U-LOAD, by the strategy named.
-LOAD_SUBJECTS = {"least_loaded": "U-LOADTEST-LL", "round_robin": "U-LOADTEST-RR"}
+from conftest import ROOT, UNIT_OA, problem_event, wait_until
 
 
 def wait_log(stack, service, text, since=0, timeout=15):
+    """Whether 'text' appears in the service's log after offset 'since' within
+    'timeout' seconds (the callers assert, showing the log)."""
     until = time.monotonic() + timeout
     while time.monotonic() < until:
         if text in stack.log(service)[since:]:
@@ -27,40 +24,72 @@ def wait_log(stack, service, text, since=0, timeout=15):
     return False
 
 
+# How long a reload may take: a service rebuilding its Redis state from the topics may
+# answer SIGHUP only once that is done.
+RELOAD_S = 60
+
+
 def reload_all(stack):
     """SIGHUP to every service that reads directory.json or rules.json; waits until each
-    says it reloaded."""
+    says it reloaded, or fails with what it logged meanwhile and its /readyz."""
     for svc in ("assignment", "notification"):
         since = len(stack.log(svc))
         os.kill(stack.pid(svc), signal.SIGHUP)
-        assert wait_log(stack, svc, "configuration reloaded", since), \
-            stack.log(svc)[since:]
+        if not wait_log(stack, svc, "configuration reloaded", since, timeout=RELOAD_S):
+            try:
+                ready = stack.get(svc, "/readyz", token=None).text
+            except requests.RequestException as e:
+                ready = repr(e)
+            raise AssertionError(f"{svc} did not reload within {RELOAD_S} s; /readyz: "
+                                 f"{ready}; its log since the SIGHUP:\n"
+                                 f"{stack.log(svc)[since:][-4000:]}")
 
 
-class LoadUnit:
-    """Adds U-LOAD (8 handlers, no caps) and two rules in front that send cases about
-    LOAD_SUBJECTS there; restores the configuration on close()."""
+# Each module's own unit has its own two digits in its officers' phone numbers.
+MODULE_CODES = {"AS": 11, "AC": 12, "DL": 13, "SC": 14, "IC": 15, "NT": 16, "NF": 17}
 
-    def __init__(self, stack):
+
+def subject_of(prefix, strategy="least_loaded"):
+    """The subject unit whose cases OwnUnit(stack, prefix) routes to its unit by
+    'strategy'."""
+    return f"U-{prefix}-{'LL' if strategy == 'least_loaded' else 'RR'}"
+
+
+class OwnUnit:
+    """A unit of one test module's own, so that what the module counts (open cases per
+    officer, SMS per recipient) is what the module itself did, whatever ran before:
+    U-<prefix> with 'handlers' handlers O-<prefix>-00... (no caps, each with a phone
+    and an address of its own), and two rules in front that send cases about
+    subject_of(prefix, strategy) there. Written into the stack's copy of the
+    configuration and reloaded; close() restores the configuration as it was."""
+
+    def __init__(self, stack, prefix, handlers=8):
+        code = MODULE_CODES[prefix]
         self.stack = stack
+        self.unit = f"U-{prefix}"
+        self.officers = [f"O-{prefix}-{i:02d}" for i in range(handlers)]
+        self.phones = {o: f"+8613910{code:02d}{i:04d}" for i, o in enumerate(self.officers)}
+        self.emails = {o: f"{prefix.lower()}{i}@duban.example"
+                       for i, o in enumerate(self.officers)}
+        self.subjects = {s: subject_of(prefix, s) for s in ("least_loaded", "round_robin")}
         self.paths = {name: os.path.join(stack.config_dir, name)
                       for name in ("directory.json", "rules.json")}
         self.saved = {name: open(p, encoding="utf-8").read()
                       for name, p in self.paths.items()}
         directory = json.loads(self.saved["directory.json"])
         rules = json.loads(self.saved["rules.json"])
-        if not any(u["id"] == LOAD_UNIT for u in directory["units"]):
-            directory["units"].append({"id": LOAD_UNIT, "name": "压力测试组",
-                                       "kind": "inspection_group"})
-            for i, oid in enumerate(LOAD_OFFICERS):
-                directory["officers"].append({
-                    "id": oid, "name": f"测试{i}", "unit": LOAD_UNIT,
-                    "roles": ["handler"], "phone": f"+86139000000{i:02d}",
-                    "email": f"load{i}@duban.example", "active": True})
-            rules["rules"][:0] = [
-                {"id": f"R-LOAD-{s.upper()}", "match": {"subject_unit": [subject]},
-                 "unit": LOAD_UNIT, "strategy": s}
-                for s, subject in LOAD_SUBJECTS.items()]
+        assert not any(u["id"] == self.unit for u in directory["units"]), self.unit
+        directory["units"].append({"id": self.unit, "name": f"测试组{prefix}",
+                                   "kind": "inspection_group"})
+        for i, oid in enumerate(self.officers):
+            directory["officers"].append({
+                "id": oid, "name": f"测试{prefix}{i}", "unit": self.unit,
+                "roles": ["handler"], "phone": self.phones[oid],
+                "email": self.emails[oid], "active": True})
+        rules["rules"][:0] = [
+            {"id": f"R-{prefix}-{'LL' if s == 'least_loaded' else 'RR'}",
+             "match": {"subject_unit": [subject]}, "unit": self.unit, "strategy": s}
+            for s, subject in self.subjects.items()]
         for name, doc in (("directory.json", directory), ("rules.json", rules)):
             with open(self.paths[name], "w", encoding="utf-8") as f:
                 json.dump(doc, f, ensure_ascii=False)
@@ -183,19 +212,38 @@ def workloads(stack, units):
 def settled(stack, timeout=30):
     """Waits until the workloads equal a recount of duban.cases (an assignment is in the
     query answer a moment before its event is in the topic); returns the recount and
-    the events it was made from."""
-    until = time.monotonic() + timeout
-    while True:
-        events = case_events(stack)
-        expected = recount(events)
-        if workloads(stack, units(stack)) == expected or time.monotonic() > until:
-            return expected, events
-        time.sleep(0.3)
+    the events it was made from, or fails with both."""
+    seen = {}
+
+    def same():
+        seen["events"] = case_events(stack)
+        seen["expected"] = recount_known(stack, seen["events"])
+        seen["got"] = workloads(stack, units(stack))
+        return seen["got"] == seen["expected"]
+    wait_until(same, timeout, "workloads equal to the recount of duban.cases", step=0.3,
+               show=lambda: f"workloads {seen['got']}, recount {seen['expected']}")
+    return seen["expected"], seen["events"]
+
+
+def directory(stack):
+    with open(os.path.join(stack.config_dir, "directory.json"), encoding="utf-8") as f:
+        return json.load(f)
 
 
 def units(stack):
-    with open(os.path.join(stack.config_dir, "directory.json"), encoding="utf-8") as f:
-        return [u["id"] for u in json.load(f)["units"]]
+    return [u["id"] for u in directory(stack)["units"]]
+
+
+def recount_known(stack, events):
+    """recount(events) for the officers and units directory.json has now: the workload
+    endpoint answers only for those, and the units other modules added and removed
+    again still have open cases on duban.cases."""
+    d = directory(stack)
+    officers = {o["id"] for o in d["officers"]}
+    unit_ids = {u["id"] for u in d["units"]}
+    open_cases, manual = recount(events)
+    return (collections.Counter({o: n for o, n in open_cases.items() if o in officers}),
+            collections.Counter({u: n for u, n in manual.items() if u in unit_ids}))
 
 
 def kafka_tool(*args, timeout=60):
@@ -210,26 +258,31 @@ def kafka_tool(*args, timeout=60):
 GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 
 
-def group_lag(group="duban-assignment"):
-    """Total lag of the group on duban.cases, or None when the tool cannot tell."""
-    out = kafka_tool(GROUP_TOOL, "--bootstrap-server", f"127.0.0.1:{PORTS['kafka']}",
+def group_lag(stack, group="duban-assignment", topic="duban.cases"):
+    """Total lag of the group on the topic, or None when the tool cannot tell. A
+    partition without a committed offset lags by all its records (the tool shows '-')."""
+    out = kafka_tool(GROUP_TOOL, "--bootstrap-server", f"127.0.0.1:{stack.ports['kafka']}",
                      "--describe", "--group", group)
     total, seen = 0, False
     for line in out.stdout.splitlines():
         cols = line.split()
-        if len(cols) >= 6 and cols[1] == "duban.cases":
+        if len(cols) >= 6 and cols[1] == topic and cols[4].isdigit():
             seen = True
-            total += int(cols[5]) if cols[5].isdigit() else 0
+            current = int(cols[3]) if cols[3].isdigit() else 0
+            total += max(0, int(cols[4]) - current)
     return total if seen else None
 
 
-def wait_no_lag(group="duban-assignment", timeout=90):
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        if group_lag(group) == 0:
-            return True
-        time.sleep(1)
-    return False
+def wait_no_lag(stack, group="duban-assignment", topic="duban.cases", timeout=120):
+    """Waits until the group has committed every record of the topic (positive evidence
+    that it has handled all of them); fails with the last lag seen."""
+    last = []
+
+    def caught_up():
+        last[:] = [group_lag(stack, group, topic)]
+        return last[0] == 0
+    wait_until(caught_up, timeout, f"{group} caught up with {topic}", step=1,
+               show=lambda: f"lag {last[0] if last else '-'}")
 
 
 def metric(port, name):

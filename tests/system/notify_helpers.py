@@ -17,14 +17,15 @@ import urllib.parse
 
 import pytest
 
-from conftest import KCAT_PARTITIONER, READY_S, problem_event
+from conftest import (KCAT_PARTITIONER, PORTS, READY_S, partition_of,  # noqa: F401
+                      problem_event, wait_until)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KANNEL = os.path.join(ROOT, "deploy", "local", "kannel.sh")
 STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
-SMTP_PORT = 24025
-KANNEL_ENV = {"DUBAN_KANNEL_ADMIN_PORT": "24013", "DUBAN_KANNEL_SMSBOX_PORT": "24001",
-              "DUBAN_KANNEL_SMSC_PORT": "24002", "DUBAN_KANNEL_SENDSMS_PORT": "24014"}
+SMTP_PORT = PORTS["smtp"]
+KANNEL_ENV = {f"DUBAN_KANNEL_{part.upper()}_PORT": str(PORTS[f"kannel-{part}"])
+              for part in ("admin", "smsbox", "smsc", "sendsms")}
 
 # How long the tests wait for a message to arrive or a state to change: generous, as the
 # suite shares two cores with Kafka, Redis and Kannel; these are not timing tests (the
@@ -57,7 +58,7 @@ class Kannel:
             return int(f.read().strip())
 
     def admin(self, command):
-        with socket.create_connection(("127.0.0.1", 24013), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", PORTS["kannel-admin"]), timeout=5) as s:
             s.sendall(f"GET /{command}?password=duban-admin HTTP/1.0\r\n\r\n".encode())
             return s.recv(4096).decode(errors="replace")
 
@@ -161,15 +162,6 @@ def notifications(stack, case_id):
     return r.json()["notifications"]
 
 
-def wait_until(pred, timeout, step=0.2):
-    until = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got or time.monotonic() > until:
-            return got
-        time.sleep(step)
-
-
 OFFICER_PHONES = {"O-IG05-ZHENG": "+8613800138007", "O-IG05-WANG": "+8613800138008",
                   "O-IG05-FENG": "+8613800138009", "O-CMO-ZHAO": "+8613800138001",
                   "O-CMO-SUN": "+8613800138003", "O-STREET07-CHEN": "+8613800138010"}
@@ -266,5 +258,49 @@ def stack_kafka_port(stack):
 
 def sms_about(kannel, case_id):
     return [m for m in kannel.received() if case_id in m[1]]
+
+
+def jobs_about(stack, case_id):
+    """The notification jobs the planner wrote to duban.notifications for the case."""
+    found = []
+    for line in stack.topic("duban.notifications").splitlines():
+        if case_id.encode() in line and b'"kind":"job"' in line:
+            job = json.loads(line.split(b"\t", 2)[2])
+            if job.get("case_id") == case_id:
+                found.append(job)
+    return found
+
+
+def planner_passed(stack, kannel, case_id, unit, officer, phone):
+    """Positive evidence that notification has handled every event of the case written
+    so far: a warning naming 'officer' (whose phone is 'phone') for a marker case on
+    the same partition of duban.cases is written after them, and the planner handles a
+    partition in order; once the marker's SMS is at the fake SMSC, the jobs of the
+    case's earlier events are on duban.notifications. Returns the marker's case id."""
+    n = stack.partitions("duban.cases")
+    want = partition_of(case_id, n)
+    marker = next(c for c in (f"DBMARK{uuid.uuid4().hex[:20].upper()}" for _ in range(10000))
+                  if partition_of(c, n) == want)
+    deadline_event(stack, "duban.case.warning", marker, clock="resolve",
+                   due_at="2026-10-12T23:59:59+08:00", unit=unit, officer=officer)
+    wait_until(lambda: [m for m in sms_about(kannel, marker) if m[0] == phone], ARRIVAL_S,
+               f"the marker warning {marker} at {phone}")
+    return marker
+
+
+FINAL = ("sent", "delivered", "permanent-failure", "technical-failure", "folded")
+
+
+def settled_states(stack, case_ids, channel=None, per_case=1):
+    """The notifications of the cases once each case has at least 'per_case' of them
+    (on 'channel', if given) and every one is in a final state (nothing left to send,
+    retry or reconcile); else None."""
+    found = []
+    for c in case_ids:
+        mine = [n for n in notifications(stack, c) if channel is None or n["channel"] == channel]
+        if len(mine) < per_case:
+            return None
+        found += mine
+    return found if all(n["status"] in FINAL for n in found) else None
 
 

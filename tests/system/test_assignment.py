@@ -10,11 +10,10 @@ import time
 
 import pytest
 
-from assigning import (GROUP_TOOL, LOAD_OFFICERS, LOAD_SUBJECTS, LOAD_UNIT, LoadUnit,
-                       assigned_copies, assignment, case_events, kafka_tool,
-                       post_action, post_case, records, settled, units, wait_log,
-                       wait_no_lag, workloads)
-from conftest import PORTS
+from assigning import (GROUP_TOOL, OwnUnit, assigned_copies, assignment, case_events,
+                       kafka_tool, post_action, post_case, records, settled, units,
+                       wait_log, wait_no_lag, workloads)
+from conftest import wait_until
 
 
 def metrics_show(stack, text, timeout=10):
@@ -25,7 +24,8 @@ def metrics_show(stack, text, timeout=10):
 
 @pytest.fixture(scope="module")
 def load_unit(stack):
-    unit = LoadUnit(stack)
+    """The module's own unit (U-AS): its officers' counts are this module's cases."""
+    unit = OwnUnit(stack, "AS")
     yield unit
     unit.close()
 
@@ -43,10 +43,8 @@ def test_first_rule_routes_and_the_only_handler_gets_it(stack):
     assert a["event_id"] == f"{case}.assigned.1" and a["open"] is True
     # The same decision is on duban.cases, once (it is written a moment after the
     # answer is there).
-    until = time.monotonic() + 15
-    while not (copies := assigned_copies(case_events(stack)).get(f"{case}.assigned.1")):
-        assert time.monotonic() < until, "the assignment never reached duban.cases"
-        time.sleep(0.2)
+    copies = wait_until(lambda: assigned_copies(case_events(stack)).get(f"{case}.assigned.1"),
+                        30, "the assignment on duban.cases")
     assert len(copies) == 1
     assert copies[0]["officer"] == "O-CMO-QIAN" and copies[0]["rule"] == "R-CLUES"
 
@@ -78,12 +76,12 @@ def test_round_robin_alternates_between_eligible_handlers(stack):
 
 
 def test_least_loaded_spreads_cases_evenly(stack, load_unit):
-    before, _ = workloads(stack, [LOAD_UNIT])
+    before, _ = workloads(stack, [load_unit.unit])
     for i in range(16):
-        assignment(stack, post_case(stack, f"as-ll-{i}", LOAD_SUBJECTS["least_loaded"]))
-    after, _ = workloads(stack, [LOAD_UNIT])
-    added = [after[o] - before[o] for o in LOAD_OFFICERS]
-    counts = [after[o] for o in LOAD_OFFICERS]
+        assignment(stack, post_case(stack, f"as-ll-{i}", load_unit.subjects["least_loaded"]))
+    after, _ = workloads(stack, [load_unit.unit])
+    added = [after[o] - before[o] for o in load_unit.officers]
+    counts = [after[o] for o in load_unit.officers]
     assert sum(added) == 16
     # Nobody is given a case while a colleague has fewer.
     assert max(counts) - min(counts) <= 1, counts
@@ -91,18 +89,18 @@ def test_least_loaded_spreads_cases_evenly(stack, load_unit):
 
 def test_returns_reassign_never_to_a_returner_and_the_third_needs_manual(stack,
                                                                           load_unit):
-    case = post_case(stack, "as-ret-1", LOAD_SUBJECTS["round_robin"])
+    case = post_case(stack, "as-ret-1", load_unit.subjects["round_robin"])
     first = assignment(stack, case)
     returners = [first["officer"]]
-    manual_before = workloads(stack, [LOAD_UNIT])[1][LOAD_UNIT]
+    manual_before = workloads(stack, [load_unit.unit])[1][load_unit.unit]
     for n in (1, 2):
         post_action(stack, f"as-ret-1-r{n}", "returned", case, reason_code="wrong_unit",
                     reason="不属于本组职责")
         a = assignment(stack, case, attempt=n + 1)
         assert a["cause"] == "returned" and a["reason_code"] == "wrong_unit"
         assert a["returns"] == n and a["event_id"] == f"{case}.assigned.{n + 1}"
-        assert a["previous"] == {"unit": LOAD_UNIT, "officer": returners[-1]}
-        assert a["officer"] not in returners and a["officer"] in LOAD_OFFICERS
+        assert a["previous"] == {"unit": load_unit.unit, "officer": returners[-1]}
+        assert a["officer"] not in returners and a["officer"] in load_unit.officers
         assert sorted(a["excluded"]) == sorted(returners)
         assert a["input"]["id"] == f"as-ret-1-r{n}"
         returners.append(a["officer"])
@@ -110,11 +108,11 @@ def test_returns_reassign_never_to_a_returner_and_the_third_needs_manual(stack,
     post_action(stack, "as-ret-1-r3", "returned", case, reason_code="other", reason="再退")
     a = assignment(stack, case, attempt=4)
     assert a["needs_manual"] is True and a["officer"] is None
-    assert a["unit"] == LOAD_UNIT and a["returns"] == 3
-    officers, manual = workloads(stack, [LOAD_UNIT])
-    assert manual[LOAD_UNIT] == manual_before + 1
+    assert a["unit"] == load_unit.unit and a["returns"] == 3
+    officers, manual = workloads(stack, [load_unit.unit])
+    assert manual[load_unit.unit] == manual_before + 1
     # Needs-manual is in the metrics too.
-    assert metrics_show(stack, f'unit="{LOAD_UNIT}",outcome="needs_manual"')
+    assert metrics_show(stack, f'unit="{load_unit.unit}",outcome="needs_manual"')
     assert metrics_show(stack, 'duban_assignment_returns_total{reason_code="wrong_unit"}')
 
 
@@ -138,18 +136,17 @@ def test_a_return_never_goes_to_someone_recused(stack):
 
 
 def test_closed_and_cancelled_cases_leave_the_workload(stack, load_unit):
-    a = assignment(stack, post_case(stack, "as-close-1", LOAD_SUBJECTS["least_loaded"]))
-    b = assignment(stack, post_case(stack, "as-close-2", LOAD_SUBJECTS["least_loaded"]))
-    before, _ = workloads(stack, [LOAD_UNIT])
+    a = assignment(stack, post_case(stack, "as-close-1", load_unit.subjects["least_loaded"]))
+    b = assignment(stack, post_case(stack, "as-close-2", load_unit.subjects["least_loaded"]))
+    before, _ = workloads(stack, [load_unit.unit])
     post_action(stack, "as-close-1-c", "cancelled", a["case_id"], reason="重复")
     post_action(stack, "as-close-2-c", "closed", b["case_id"])
     expected = before.copy()
     expected[a["officer"]] -= 1
     expected[b["officer"]] -= 1
-    until = time.monotonic() + 30
-    while workloads(stack, [LOAD_UNIT])[0] != +expected and time.monotonic() < until:
-        time.sleep(0.2)
-    assert workloads(stack, [LOAD_UNIT])[0] == +expected
+    wait_until(lambda: workloads(stack, [load_unit.unit])[0] == +expected, 30,
+               "the workload without the two cases",
+               show=lambda: f"{workloads(stack, [load_unit.unit])[0]} != {+expected}")
     assert assignment(stack, a["case_id"])["open"] is False
     # A return of a closed case is refused (dead-lettered), not reassigned.
     post_action(stack, "as-close-1-r", "returned", a["case_id"], reason_code="other",
@@ -235,7 +232,7 @@ def test_redelivering_everything_changes_nothing(stack, load_unit):
     """The consumer group is rewound to the beginning of duban.cases: every input comes
     again, and the same assignments come out (none published twice), with the same
     workloads."""
-    case = post_case(stack, "as-again-1", LOAD_SUBJECTS["round_robin"])
+    case = post_case(stack, "as-again-1", load_unit.subjects["round_robin"])
     assignment(stack, case)
     post_action(stack, "as-again-1-r", "returned", case, reason_code="other", reason="x")
     assignment(stack, case, attempt=2)
@@ -244,19 +241,19 @@ def test_redelivering_everything_changes_nothing(stack, load_unit):
     before_copies = assigned_copies(events)
     assert f"{case}.assigned.2" in before_copies
     stack.kill("assignment", signal.SIGTERM)
-    out = kafka_tool(GROUP_TOOL, "--bootstrap-server", f"127.0.0.1:{PORTS['kafka']}",
+    out = kafka_tool(GROUP_TOOL, "--bootstrap-server", f"127.0.0.1:{stack.ports['kafka']}",
                      "--reset-offsets", "--to-earliest", "--execute", "--group",
                      "duban-assignment", "--topic", "duban.cases")
     assert out.returncode == 0, out.stdout + out.stderr
     stack.start_missing()
-    assert wait_no_lag(), "assignment did not catch up with duban.cases"
+    wait_no_lag(stack)
     after_copies = assigned_copies(case_events(stack))
     assert after_copies == before_copies
     assert workloads(stack, units(stack)) == before_load
 
 
 def test_workload_is_rebuilt_after_redis_lost_it(stack, load_unit):
-    some_case = post_case(stack, "as-rebuild-1", LOAD_SUBJECTS["least_loaded"])
+    some_case = post_case(stack, "as-rebuild-1", load_unit.subjects["least_loaded"])
     answer = assignment(stack, some_case)
     expected, _ = settled(stack)
     assert workloads(stack, units(stack)) == expected

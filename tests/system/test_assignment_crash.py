@@ -12,20 +12,21 @@ import time
 
 import requests
 
-from assigning import (LOAD_SUBJECTS, LoadUnit, action, assigned_copies, case_events, metric,
-                       problem, recount, units, wait_log, workloads)
-from conftest import HOTLINE, PORTS, ROOT, UNIT_OA
+from assigning import (OwnUnit, action, assigned_copies, case_events, metric, problem,
+                       recount_known, subject_of, units, wait_log, workloads)
+from conftest import HOTLINE, PORTS, ROOT, UNIT_OA, wait_until
 
 BATCH = 20
-SECOND_PORT = PORTS["assignment"] + 3  # 18085 unshifted: taken by nothing else
+SECOND_PORT = PORTS["assignment-2"]
+PREFIX = "AC"  # the module's own unit
 
 
 def start_second(stack):
     env = dict(stack.env)
     env.update({
         "DUBAN_ASSIGNMENT_PORT": str(SECOND_PORT),
-        "DUBAN_KAFKA_BROKERS": f"127.0.0.1:{PORTS['kafka']}",
-        "DUBAN_REDIS_URL": f"redis://127.0.0.1:{PORTS['redis']}/0",
+        "DUBAN_KAFKA_BROKERS": f"127.0.0.1:{stack.ports['kafka']}",
+        "DUBAN_REDIS_URL": f"redis://127.0.0.1:{stack.ports['redis']}/0",
         "DUBAN_SCHEMA_DIR": os.path.join(ROOT, "schemas"),
     })
     binary = os.path.join(ROOT, env["DUBAN_BUILD_DIR"], "services", "assignment",
@@ -68,7 +69,7 @@ def load(stack, stop, cases, cancelled, errors):
     previous = []
     try:
         while not stop.is_set():
-            events = [problem(f"crash-as-{n + i:05d}", LOAD_SUBJECTS["least_loaded"])
+            events = [problem(f"crash-as-{n + i:05d}", subject_of(PREFIX))
                       for i in range(BATCH)]
             n += BATCH
             got = [res["case_id"] for res in post_batch(stack, events, HOTLINE, stop)
@@ -89,7 +90,8 @@ def load(stack, stop, cases, cancelled, errors):
 
 
 def test_two_instances_and_kill_9(stack):
-    unit = LoadUnit(stack)
+    unit = OwnUnit(stack, PREFIX)
+    since = len(stack.log("assignment"))
     second = start_second(stack)
     try:
         # Both are members: the first gives up partitions when the second joins.
@@ -104,8 +106,12 @@ def test_two_instances_and_kill_9(stack):
                 pass
             time.sleep(0.2)
         assert r is not None and r.status_code == 200, second_log(stack)[-2000:]
-        assert wait_log(stack, "assignment", "partitions revoked", timeout=30)
-        time.sleep(1)  # the first one's share is assigned again
+        assert wait_log(stack, "assignment", "partitions revoked", since, timeout=30), \
+            stack.log("assignment")[since:][-3000:]
+        # The first one's share is assigned again after its revocation.
+        revoked = stack.log("assignment").index("partitions revoked", since)
+        assert wait_log(stack, "assignment", "partitions assigned: duban", revoked,
+                        timeout=30), stack.log("assignment")[revoked:][-3000:]
 
         cases, cancelled, errors = [], [], []
         stop = threading.Event()
@@ -113,10 +119,17 @@ def test_two_instances_and_kill_9(stack):
         t = threading.Thread(target=load, args=(stack, stop, cases, cancelled, errors),
                              daemon=True)
         t.start()
-        time.sleep(2.0)
+
+        def posted(n):
+            return lambda: errors or len(cases) >= n
+
+        # Killed once the load is flowing (five batches taken), so that batches are in
+        # flight; the load goes on until five more batches are taken after the kill.
+        wait_until(posted(5 * BATCH), 60, "five batches posted", show=lambda: errors)
         killed_at = len(cases)
         stack.kill("assignment", signal.SIGKILL)  # mid-run: batches are in flight
-        time.sleep(2.0)
+        wait_until(posted(killed_at + 5 * BATCH), 60, "five batches after the kill",
+                   show=lambda: errors)
         stop.set()
         t.join(timeout=120)
         assert errors == []
@@ -145,11 +158,14 @@ def test_two_instances_and_kill_9(stack):
         for c in cases:
             assert per_case[c] == {f"{c}.assigned.1"}, (c, per_case[c])
         # The workload equals a recount of duban.cases, cancellations included.
-        until = time.monotonic() + 30
-        while workloads(stack, units(stack)) != recount(case_events(stack)) and \
-                time.monotonic() < until:
-            time.sleep(0.5)
-        assert workloads(stack, units(stack)) == recount(case_events(stack))
+        seen = {}
+
+        def same():
+            seen["got"] = workloads(stack, units(stack))
+            seen["recount"] = recount_known(stack, case_events(stack))
+            return seen["got"] == seen["recount"]
+        wait_until(same, 60, "workloads equal to the recount of duban.cases", step=0.5,
+                   show=lambda: f"workloads {seen['got']}, recount {seen['recount']}")
         redelivered = metric(SECOND_PORT, "duban_assignment_redeliveries_total")
         print(f"\n{len(cases)} cases ({len(cancelled)} cancelled), kill -9 after "
               f"{killed_at}; the survivor saw {redelivered:.0f} events again; "

@@ -4,7 +4,10 @@ fall due, and two instances splitting the timers while one is killed.
 
 Tests that need timers to fall due at a chosen moment restart deadline with
 DUBAN_DEADLINE_CLOCK_OFFSET_MS, its clock set a little before that moment, and put it back
-on the real clock afterwards."""
+on the real clock afterwards.
+
+The module runs on a stack of its own: it posts 7,000 cases, flushes Redis and moves
+deadline's clock, none of which other modules should meet or pay for."""
 import datetime
 import glob
 import json
@@ -18,10 +21,17 @@ import uuid
 import pytest
 import requests
 
-from assigning import LOAD_SUBJECTS, LoadUnit
-from conftest import PORTS, ROOT, UNIT_OA, Stack, problem_event
+from assigning import OwnUnit, subject_of
+from conftest import ROOT, UNIT_OA, Stack, problem_event, wait_rebuilt, wait_until
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+PREFIX = "DL"  # the module's own unit
+
+
+@pytest.fixture(scope="module")
+def stack(own_stack):
+    """Every test of this module runs on the module's own stack."""
+    return own_stack
 
 
 def _calendar():
@@ -120,6 +130,26 @@ def due_count(stack, moment):
     return total
 
 
+def armed(stack, case_id):
+    """Whether a timer of the case is still in Redis (its earliest moment, in its
+    partition's set): while one is, deadline may still fire something for it."""
+    keys = stack.redis("KEYS", "duban:deadline:timers:*").split()
+    return any(stack.redis("ZSCORE", key, case_id) for key in keys)
+
+
+def scheduler_round_passed(stack):
+    """Positive evidence that deadline's scheduler has finished every firing round that
+    began before this call: a case reported 90 days ago (every moment of it past on
+    arrival, also on a clock moved back a few days) is posted now, and its level-4
+    escalation comes only from a round that began after its arrival; the rounds of one
+    instance run one after another, each ending once Kafka acknowledged everything it
+    published. (A round covers every partition its instance owns: with two instances
+    alive this says nothing of the other one.)"""
+    reported = (datetime.datetime.now(SHANGHAI) - datetime.timedelta(days=90)).isoformat()
+    marker = new_case(stack, f"dl-round-{run_id()}", severity="normal", reported=reported)
+    case_doc(stack, marker, lambda c: c["escalation_level"] == 4, timeout=90)
+
+
 def post_batch(stack, prefix, n, reported):
     """Posts n high cases reported at 'reported' in batches of 500; returns case ids."""
     case_ids = []
@@ -128,9 +158,9 @@ def post_batch(stack, prefix, n, reported):
         for i in range(start, min(n, start + 500)):
             e = problem_event(f"{prefix}-{i}", time=reported)
             e["data"]["reporter"] = {"anonymous": True}
-            # To the uncapped load-test unit: thousands of open cases must not fill
-            # the demo officers' max_open for the tests that come after.
-            e["data"]["subject"] = {"unit_id": LOAD_SUBJECTS["least_loaded"]}
+            # To the module's own uncapped unit: thousands of open cases must not
+            # fill the demo officers' max_open for the tests that come after.
+            e["data"]["subject"] = {"unit_id": subject_of(PREFIX)}
             batch.append(e)
         r = stack.post_event(json.dumps(batch),
                              content_type="application/cloudevents-batch+json")
@@ -148,9 +178,9 @@ def restart_deadline(stack, offset_ms):
 
 @pytest.fixture
 def real_clock_after(stack):
-    """Routes the test's cases to the load-test unit, and puts deadline back on the real
-    clock after a test that moved it."""
-    load = LoadUnit(stack)
+    """Routes the test's cases to the module's own unit, and puts deadline back on the
+    real clock after a test that moved it."""
+    load = OwnUnit(stack, PREFIX)
     yield
     load.close()
     try:  # a test that failed midway may have left deadline down
@@ -170,7 +200,10 @@ def test_backdated_case_gets_each_timer_once_in_order(stack):
     reported = (datetime.datetime.now(SHANGHAI) - datetime.timedelta(days=60)).isoformat()
     case_id = new_case(stack, f"dl-back-{run_id()}", severity="normal", reported=reported)
     doc = case_doc(stack, case_id, lambda c: c["escalation_level"] == 4)
-    time.sleep(1.0)  # several scheduler rounds: nothing more may come
+    # Nothing more may come: the case has no timer left in Redis, and every round that
+    # could have seen one has ended (its events acknowledged, so in the topic).
+    wait_until(lambda: not armed(stack, case_id), 30, "no timer of the case left armed")
+    scheduler_round_passed(stack)
     mine = [e for k, e in records(stack, since_ms=since_ms)
             if k == case_id and e["source"] == "/duban/deadline"]
     kinds = [(e["type"].rsplit(".", 1)[1], e["data"].get("clock"), e["data"].get("level"))
@@ -182,11 +215,15 @@ def test_backdated_case_gets_each_timer_once_in_order(stack):
     assert doc["overdue"] == {"accept": True, "resolve": True}
     assert mine[1]["data"]["warn_at"] == doc["warn_at"]
     assert mine[4]["data"]["escalate_at"] == doc["escalations"][1]["at"]
-    metrics = stack.get("deadline", "/metrics", token=None).text
-    for family in (r'duban_deadline_timers_fired_total\{kind="escalated_4"\} [1-9]',
-                   r'duban_deadline_fire_lag_seconds_count [1-9]',
-                   r'duban_deadline_timers_active \d', r'duban_deadline_cases\{state="'):
-        assert re.search(family, metrics), family
+    families = (r'duban_deadline_timers_fired_total\{kind="escalated_4"\} [1-9]',
+                r'duban_deadline_fire_lag_seconds_count [1-9]',
+                r'duban_deadline_timers_active \d', r'duban_deadline_cases\{state="')
+
+    def missing():
+        metrics = stack.get("deadline", "/metrics", token=None).text
+        return [f for f in families if not re.search(f, metrics)]
+    # The gauges are published every few seconds: on a stack just started, not yet.
+    wait_until(lambda: not missing(), 30, "deadline's metrics", show=missing)
 
 
 def test_calendar_file_recomputes_open_cases(stack):
@@ -375,11 +412,33 @@ def test_redis_loss_is_rebuilt_from_kafka(stack):
     assert case_id in [r["case_id"] for r in ledger_all(stack, "state=in_progress")]
     units = stack.get("deadline", "/v1/stats?group_by=unit").json()["groups"]
     assert sum(g["open"] for g in units) >= 1
+    # The other services lost their state too: rebuilt before the next test.
+    wait_rebuilt(stack)
 
 
 # ---- exactly once under crashes ----------------------------------------------------------
 
 LEAD_S = 45  # deadline's clock starts this long before the moment
+
+
+def all_fired_once_settled(stack, case_ids, moment, since_ms, n, timeout=120):
+    """Waits until each of the n cases has an accept-overdue record, then for evidence
+    that no further copy can come: no case keeps a timer at the moment in Redis (each
+    was read back and moved on), and a scheduler round that began after that has
+    ended. Returns the count of records per timer id, read after that."""
+    counts = {}
+
+    def fired():
+        counts.update(timer_ids(stack, case_ids, ".overdue.accept.", since_ms))
+        return len(counts) == n
+    try:
+        wait_until(fired, timeout, f"all {n} timers fired", step=1)
+    except AssertionError:
+        return counts  # the caller's assertion says how many are missing
+    wait_until(lambda: due_count(stack, moment) == 0, 60, "every fired timer moved on",
+               step=0.5, show=lambda: f"{due_count(stack, moment)} still at the moment")
+    scheduler_round_passed(stack)
+    return timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
 
 
 def test_kill_9_while_5000_timers_fall_due(stack, real_clock_after):
@@ -400,7 +459,7 @@ def test_kill_9_while_5000_timers_fall_due(stack, real_clock_after):
     assert loaded == 5000, f"only {loaded} of 5000 timers loaded before the moment"
     # Kill it while it fires: at the first acknowledgement of the round that starts within
     # a tick (200 ms) of the moment.
-    port = PORTS["deadline"]
+    port = stack.ports["deadline"]
     at = moment.timestamp() - offset_ms / 1000  # the moment on this machine's clock
     while time.time() < at - 0.05:
         time.sleep(0.01)
@@ -419,15 +478,7 @@ def test_kill_9_while_5000_timers_fall_due(stack, real_clock_after):
     assert fired_before_kill > 0, "no timer fired within 30 s of the moment"
     # The kill came mid-round: some cases still had this timer pending in Redis.
     assert unsettled > 0, f"all 5000 timers settled before kill -9 ({written} written)"
-    until = time.monotonic() + 120
-    counts = {}
-    while time.monotonic() < until:
-        counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
-        if len(counts) == 5000:
-            break
-        time.sleep(1)
-    time.sleep(2)  # a few more rounds: a duplicate would show now
-    counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
+    counts = all_fired_once_settled(stack, case_ids, moment, since_ms, 5000)
     print(f"\n5000 timers: at kill -9 {fired_before_kill:.0f} acknowledged, {written} "
           f"written, {unsettled} not yet settled in Redis; "
           f"{len(counts)} cases fired, {sum(counts.values())} events, "
@@ -444,7 +495,8 @@ def test_two_instances_split_timers_and_one_is_killed(stack, real_clock_after):
     offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
     since_ms = int(time.time() * 1000) - 1000
     restart_deadline(stack, offset_ms)
-    port2 = PORTS["deadline"] + 100
+    since = len(stack.log("deadline"))
+    port2 = stack.ports["deadline-2"]
     second = stack.spawn("deadline", "deadline-2", port2,
                          DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms))
     try:
@@ -457,7 +509,11 @@ def test_two_instances_split_timers_and_one_is_killed(stack, real_clock_after):
                                     f.read())
             time.sleep(0.2)
         assert owned2, "the second instance was given no partition"
-        time.sleep(1)  # the first instance's side of the rebalance
+        # The first instance's side of the rebalance: its share assigned again.
+        wait_until(lambda: re.search(r"kafka partitions assigned: duban\.cases\[",
+                                     stack.log("deadline")[since:]), 30,
+                   "the first instance's new assignment",
+                   show=lambda: stack.log("deadline")[since:][-2000:])
         case_ids = post_batch(stack, f"dl-two-{run_id()}", 2000,
                               shanghai(w0, 10, 0, 0).isoformat())
         while due_count(stack, moment) < 2000 and time.monotonic() < started + LEAD_S - 15:
@@ -477,15 +533,8 @@ def test_two_instances_split_timers_and_one_is_killed(stack, real_clock_after):
         # moment: the first takes its partitions over and fires everything, once.
         second.send_signal(signal.SIGKILL)
         second.wait(timeout=10)
-        until = time.monotonic() + LEAD_S + 90
-        counts = {}
-        while time.monotonic() < until:
-            counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
-            if len(counts) == 2000:
-                break
-            time.sleep(1)
-        time.sleep(2)
-        counts = timer_ids(stack, case_ids, ".overdue.accept.", since_ms)
+        counts = all_fired_once_settled(stack, case_ids, moment, since_ms, 2000,
+                                        timeout=LEAD_S + 90)
         print(f"\ntwo instances: the second owned {' '.join(owned2)}; after its kill -9, "
               f"{len(counts)} of 2000 timers fired, {sum(counts.values())} events")
         assert len(counts) == 2000

@@ -38,10 +38,12 @@ from deployfiles import SERVICES, compose_config, copies, dockerfile_stages  # n
 
 # Published host ports (the proxy's) given to docker-compose through the env file, and
 # the local address standing for each <service>:<port> of the compose network.
-PUBLISHED = {"intake": 15141, "assignment": 15142, "deadline": 15143, "notification": 15144}
+PUBLISHED = {svc: PORTS[f"compose-{svc}"] for svc in SERVICES}
 NETWORK = {("kafka", 9092): PORTS["kafka"], ("redis", 6379): PORTS["redis"],
-           ("mailpit", 1025): 15149, ("intake", 8081): 15145, ("assignment", 8082): 15146,
-           ("deadline", 8083): 15147, ("notification", 8084): 15148}
+           ("mailpit", 1025): PORTS["compose-mailpit"],
+           **{(svc, port): PORTS[f"compose-{svc}-net"] for svc, port in
+              (("intake", 8081), ("assignment", 8082), ("deadline", 8083),
+               ("notification", 8084))}}
 IMAGE_BIN = "/usr/local/bin/"
 IMAGE_SCHEMAS = "/usr/share/duban/schemas"
 
@@ -126,8 +128,8 @@ class ComposeRun:
         self.config = compose_config({
             "DUBAN_PII_KEY": stack.env["DUBAN_PII_KEY"],
             **{f"DUBAN_{s.upper()}_PORT": str(p) for s, p in PUBLISHED.items()},
-            "REDIS_HOST_PORT": str(PORTS["redis"]), "KAFKA_HOST_PORT": "15150",
-            "MAILPIT_UI_PORT": "15151"})
+            "REDIS_HOST_PORT": str(PORTS["redis"]), "KAFKA_HOST_PORT": str(PORTS["compose-kafka-host"]),
+            "MAILPIT_UI_PORT": str(PORTS["compose-mailpit-ui"])})
         self.named = {name: os.path.join(work, "volume-" + name)
                       for name in self.config.get("volumes", {})}
         for path in self.named.values():

@@ -11,7 +11,9 @@ killed with SIGKILL and a new one added. Then, counted on what the services wrot
 - no notification sent twice: in the notification instances' shared outbox no two
   messages go to the same recipient about the same case with the same template, and
   every case's (non-anonymous) reporter got at least one.
-The figures are printed (pytest -s shows them)."""
+The figures are printed (pytest -s shows them). The module runs on a stack of its own:
+the 10,000 cases and their notifications stay out of the topics that every later
+rebuild after a Redis loss would read."""
 import collections
 import datetime
 import json
@@ -27,15 +29,21 @@ import uuid
 import pytest
 import requests
 
-from assigning import LOAD_SUBJECTS, LoadUnit
-from conftest import problem_event
+from assigning import OwnUnit, subject_of, wait_no_lag
+from conftest import OPS, partition_of, problem_event, wait_until
 from test_deadline import SHANGHAI, previous_working, records, shanghai
 
 CASES = 10_000
 BATCH = 500
 LEAD_S = 35  # deadline's clock starts this long before the cases' accept deadline
 SCALED = ("assignment", "deadline", "notification")
-FIRST_PORT = 15152  # instance ports: 15152-15163
+PREFIX = "SC"  # the module's own unit
+
+
+@pytest.fixture(scope="module")
+def stack(own_stack):
+    """Every test of this module runs on the module's own stack."""
+    return own_stack
 
 
 class Instances:
@@ -46,7 +54,8 @@ class Instances:
         self.extra_env = extra_env
         self.procs = {}
         self.ports = {}
-        self.next_port = FIRST_PORT
+        # The instances' ports: scale-first and the 11 after it, moved as the stack's.
+        self.next_port = stack.ports["scale-first"]
         self.killed = []
 
     def add(self, service, n):
@@ -147,10 +156,10 @@ def outbox_messages(outbox):
 def instances(stack):
     """Stops the stack's assignment, deadline and notification; afterwards stops the
     test's instances and starts the stack's again, deadline on the real clock."""
-    # The cases go to the uncapped load-test unit (configured before the instances
+    # The cases go to the module's own uncapped unit (configured before the instances
     # start, so all of them route alike): 10,000 open cases must not fill the demo
-    # officers' max_open for the tests that come after.
-    load = LoadUnit(stack)
+    # officers' max_open.
+    load = OwnUnit(stack, PREFIX)
     for svc in SCALED:
         stack.kill(svc, signal.SIGTERM)
     outbox = tempfile.mkdtemp(prefix="duban-scale-outbox-", dir=os.environ.get("TMPDIR"))
@@ -189,7 +198,7 @@ def post_cases(stack, prefix, start, end, reported, retried=None):
         batch = []
         for i in range(first, min(end, first + BATCH)):
             e = problem_event(f"{prefix}-{i}", time=reported)
-            e["data"]["subject"] = {"unit_id": LOAD_SUBJECTS["least_loaded"]}
+            e["data"]["subject"] = {"unit_id": subject_of(PREFIX)}
             batch.append(e)
         got = {}
         for attempt in range(6):
@@ -249,6 +258,47 @@ class Watcher(threading.Thread):
     def run(self):
         while not self.stopping.is_set():
             self.latest = progress(*self.args)
+
+
+def no_more_copies(stack, run):
+    """Waits for positive evidence that no copy of a decision, timer or message the test
+    counts can still come: every deadline instance's scheduler has finished a round
+    that began after its timers at the moment were all read back and moved on (a case
+    reported 90 days ago, on one of its partitions, gets its level-4 escalation), and
+    each consumer group has committed everything on its topic (a redelivery after the
+    kills is handled, and its outcome written, before its offset is committed)."""
+    wait_until(lambda: loaded_timers(stack, run.moment) == 0, 60,
+               "every timer at the moment fired and moved on",
+               show=lambda: f"{loaded_timers(stack, run.moment)} left")
+    owners = {name: set(run.partitions(name)) for name in run.procs
+              if name.startswith("deadline-")}
+    reported = (datetime.datetime.now(SHANGHAI) - datetime.timedelta(days=90)).isoformat()
+    markers = {}
+    for attempt in range(10):
+        if len(markers) == len(owners):
+            break
+        batch = [problem_event(f"scale-round-{uuid.uuid4().hex[:12]}", time=reported)
+                 for _ in range(20)]
+        r = stack.post_event(json.dumps(batch),
+                             content_type="application/cloudevents-batch+json")
+        assert r.status_code == 207, r.text
+        for x in r.json()["results"]:
+            if "case_id" not in x:
+                continue
+            part = f"duban.cases[{partition_of(x['case_id'], 12)}]"
+            for name, parts in owners.items():
+                if part in parts and name not in markers:
+                    markers[name] = x["case_id"]
+    assert len(markers) == len(owners), (owners, markers)
+    for name, case_id in markers.items():
+        def escalated(name=name, case_id=case_id):
+            r = requests.get(f"http://127.0.0.1:{run.ports[name]}/v1/cases/{case_id}",
+                             headers={"Authorization": f"Bearer {OPS}"}, timeout=10)
+            return r.status_code == 200 and r.json()["escalation_level"] == 4 and r
+        wait_until(escalated, 90, f"{name}'s round marker {case_id} at level 4")
+    wait_no_lag(stack, "duban-assignment")
+    wait_no_lag(stack, "duban-notification")
+    wait_no_lag(stack, "duban-notification-sender", "duban.notifications")
 
 
 def test_three_instances_each_one_killed_one_added(stack, instances):
@@ -313,7 +363,8 @@ def test_three_instances_each_one_killed_one_added(stack, instances):
             if complete and svc not in done_at:
                 done_at[svc] = time.monotonic() - started
         time.sleep(1)
-    time.sleep(3)  # a few more scheduler rounds and redeliveries: a duplicate shows now
+    if len(done_at) == len(SCALED):
+        no_more_copies(stack, run)
     assigned = collections.defaultdict(list)
     fired = collections.Counter()
     for key, event in records(stack, since_ms=since_ms):

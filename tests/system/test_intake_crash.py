@@ -10,11 +10,14 @@ import time
 import pytest
 import requests
 
-from assigning import LOAD_SUBJECTS, LoadUnit
-from conftest import problem_event
+from assigning import OwnUnit, subject_of
+from conftest import problem_event, wait_until
 
 PUBLISHERS = 4
 KILLS = 3
+PREFIX = "IC"  # the module's own unit
+# Events acknowledged between two kills: intake is back and taking events again.
+BETWEEN_KILLS = 40
 
 
 def publish(stack, next_id, stop, answers, errors):
@@ -26,9 +29,9 @@ def publish(stack, next_id, stop, answers, errors):
             attempts += 1
             try:
                 event = problem_event(event_id)
-                # To the uncapped load-test unit, so that hundreds of open cases do
-                # not fill the demo officers' max_open for the tests after this one.
-                event["data"]["subject"] = {"unit_id": LOAD_SUBJECTS["least_loaded"]}
+                # To the module's own uncapped unit, so that hundreds of open cases
+                # do not fill the demo officers' max_open for the tests after this one.
+                event["data"]["subject"] = {"unit_id": subject_of(PREFIX)}
                 r = stack.post_event(event)
                 if r.status_code in (200, 202):
                     answers[event_id] = (r.status_code, r.json()["case_id"], attempts)
@@ -40,13 +43,13 @@ def publish(stack, next_id, stop, answers, errors):
             if attempts > 400:
                 errors.append(f"{event_id}: gave up")
                 break
-            time.sleep(0.05)
+            time.sleep(0.05)  # a publisher's pause before it tries again
         time.sleep(0.02)  # a steady rate, not a flood
 
 
 @pytest.fixture
 def load_unit(stack):
-    load = LoadUnit(stack)
+    load = OwnUnit(stack, PREFIX)
     yield
     load.close()
 
@@ -65,11 +68,18 @@ def test_kill_9_under_load(stack, load_unit):
                for _ in range(PUBLISHERS)]
     for t in threads:
         t.start()
+
+    def taken(n):
+        return lambda: errors or len(answers) >= n
+    # Each kill comes once intake has taken a number of events since it was (re)started,
+    # and the load stops once it has taken as many after the last restart.
     for _ in range(KILLS):
-        time.sleep(1.0)
+        wait_until(taken(len(answers) + BETWEEN_KILLS), 60,
+                   f"{BETWEEN_KILLS} events taken", show=lambda: errors)
         stack.kill("intake", signal.SIGKILL)
         stack.start_missing()
-    time.sleep(1.0)
+    wait_until(taken(len(answers) + BETWEEN_KILLS), 60,
+               f"{BETWEEN_KILLS} events taken after the last restart", show=lambda: errors)
     stop.set()
     for t in threads:
         t.join(timeout=300)
@@ -79,16 +89,17 @@ def test_kill_9_under_load(stack, load_unit):
     retried = sum(1 for a in answers.values() if a[2] > 1)
 
     # Every event is in duban.cases exactly once, with the case id its publisher got.
-    until = time.monotonic() + 30
-    while True:
-        seen = collections.defaultdict(list)
+    seen = collections.defaultdict(list)
+
+    def all_there():
+        seen.clear()
         for line in stack.topic("duban.cases").decode().splitlines():
             value = json.loads(line.split("\t", 2)[2])
             if value["type"] == "duban.case.received":
                 seen[value["data"]["origin"]["id"]].append(value["data"]["case_id"])
-        if all(i in seen for i in ids) or time.monotonic() > until:
-            break
-        time.sleep(0.5)
+        return all(i in seen for i in ids)
+    wait_until(all_there, 60, "every acknowledged event in duban.cases", step=0.5,
+               show=lambda: f"missing {[i for i in ids if i not in seen][:10]}")
     for event_id in ids:
         assert seen[event_id] == [answers[event_id][1]], (event_id, seen[event_id],
                                                           answers[event_id])

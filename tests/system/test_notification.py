@@ -10,12 +10,32 @@ import subprocess
 import time
 import uuid
 
+import pytest
 import requests
 
+from assigning import OwnUnit
 from conftest import PORTS
 from notify_helpers import (ARRIVAL_S, OFFICER_PHONES, ROOT, deadline_event,  # noqa: F401
-                            gateway, gateway_env, moments, new_case, notifications,
-                            restart_notification, sms_about, wait_until)
+                            gateway, gateway_env, jobs_about, moments, new_case,
+                            notifications, planner_passed, restart_notification,
+                            settled_states, sms_about, wait_until)
+
+
+@pytest.fixture(scope="module")
+def own_unit(stack):
+    """The module's own unit U-NT: O-NT-00 is the recipient of the rate-limit test (no
+    other test's messages fall into its window), O-NT-01 receives the marker warnings
+    that show notification has moved past a point."""
+    unit = OwnUnit(stack, "NT", handlers=2)
+    yield unit
+    unit.close()
+
+
+def passed(stack, kannel, own_unit, case):
+    officer = own_unit.officers[1]
+    return planner_passed(stack, kannel, case, own_unit.unit, officer,
+                          own_unit.phones[officer])
+
 
 def template(name):
     with open(os.path.join(ROOT, "deploy", "config", "templates", name), encoding="utf-8") as f:
@@ -69,7 +89,7 @@ def test_assignment_sms_email_receipt_and_reporter(stack, gateway):
     assert 'duban_notification_provider_seconds_count{provider="kannel"}' in metrics
 
 
-def test_recused_officers_are_never_told(stack, gateway):
+def test_recused_officers_are_never_told(stack, gateway, own_unit):
     kannel, _, _ = gateway
     case = new_case(stack, phone="+8613812340002")
     stack.wait_for("assignment", f"/v1/assignments/{case}")
@@ -84,7 +104,12 @@ def test_recused_officers_are_never_told(stack, gateway):
     got = wait_until(lambda: heads <= {to for to, t, _ in sms_about(kannel, case)
                                        if "4级督办" in t}, ARRIVAL_S)
     assert got, sms_about(kannel, case)
-    time.sleep(1)
+    # Notification has handled both events (a later marker went through), so a job for
+    # WANG would be on duban.notifications by now: there is none, and no SMS.
+    passed(stack, kannel, own_unit, case)
+    jobs = jobs_about(stack, case)
+    assert {"O-IG05-ZHENG", "O-CMO-ZHAO", "O-CMO-SUN"} <= {j["recipient_id"] for j in jobs}
+    assert [j for j in jobs if j["recipient_id"] == "O-IG05-WANG"] == []
     assert not [m for m in sms_about(kannel, case) if m[0] == OFFICER_PHONES["O-IG05-WANG"]]
     told = {n["recipient_id"] for n in notifications(stack, case)}
     assert "O-IG05-WANG" not in told and {"O-IG05-ZHENG", "O-CMO-ZHAO", "O-CMO-SUN"} <= told
@@ -97,7 +122,7 @@ def test_sms_template_using_the_title_is_refused_at_load(stack, tmp_path):
         "【督办】{{title}}请于{{accept_by}}前签收", encoding="utf-8")
     binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "notification",
                           "duban-notification")
-    env = dict(stack.env, DUBAN_CONFIG_DIR=str(config), DUBAN_NOTIFICATION_PORT="24099")
+    env = dict(stack.env, DUBAN_CONFIG_DIR=str(config), DUBAN_NOTIFICATION_PORT=str(PORTS["notification-probe"]))
     out = subprocess.run([binary], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=30)
     assert out.returncode != 0
@@ -152,7 +177,7 @@ def test_delivery_reports_only_from_the_allow_list_and_with_our_mac(stack, gatew
     # A value that is not an address stops the start, naming the variable.
     binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "notification",
                           "duban-notification")
-    env = dict(stack.env, DUBAN_DLR_ALLOW="kannel.local", DUBAN_NOTIFICATION_PORT="24099")
+    env = dict(stack.env, DUBAN_DLR_ALLOW="kannel.local", DUBAN_NOTIFICATION_PORT=str(PORTS["notification-probe"]))
     out = subprocess.run([binary], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=30)
     assert out.returncode != 0
@@ -192,8 +217,11 @@ def test_quiet_hours_hold_non_urgent_sms_until_the_window_ends(stack, gateway):
         restart_notification(stack, **gateway_env(*urls))
 
 
-def test_rate_limit_folds_the_excess_into_one_digest(stack, gateway):
+def test_rate_limit_folds_the_excess_into_one_digest(stack, gateway, own_unit):
     kannel, _, urls = gateway
+    # A recipient of the test's own: nothing else is sent to it in the window.
+    officer = own_unit.officers[0]
+    phone = own_unit.phones[officer]
     window = 30
     restart_notification(stack, **gateway_env(*urls, DUBAN_NOTIFY_SMS_PER_HOUR=3,
                                               DUBAN_NOTIFY_RATE_WINDOW_S=window))
@@ -203,28 +231,37 @@ def test_rate_limit_folds_the_excess_into_one_digest(stack, gateway):
         cases = [f"DBRATE{uuid.uuid4().hex[:20].upper()}" for _ in range(6)]
         for c in cases:
             deadline_event(stack, "duban.case.warning", c, clock="resolve",
-                           due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05",
-                           officer="O-IG05-FENG")
-        phone = OFFICER_PHONES["O-IG05-FENG"]
+                           due_at="2026-10-12T23:59:59+08:00", unit=own_unit.unit,
+                           officer=officer)
 
         def mine():
-            return [t for to, t, _ in kannel.received() if to == phone and
-                    (any(c in t for c in cases) or "另有" in t)]
-        wait_until(lambda: len(mine()) >= 3, 20)
-        time.sleep(1)
-        singles = [t for t in mine() if "另有" not in t]
-        assert len(singles) == 3
-        digest = wait_until(lambda: [t for t in mine() if "另有" in t], window + 10)
+            return [t for to, t, _ in kannel.received() if to == phone]
+        # Every one of the six SMS is either sent or folded (a folded one is never sent
+        # on its own): three of each, and the three sent reach the phone.
+        sms = wait_until(lambda: settled_states(stack, cases, "sms"), ARRIVAL_S,
+                         "the six warnings sent or folded",
+                         show=lambda: {c: [n["status"] for n in notifications(stack, c)]
+                                       for c in cases})
+        assert len(sms) == 6 and sum(n["status"] == "folded" for n in sms) == 3, sms
+        singles = wait_until(lambda: len(mine()) >= 3 and mine(), ARRIVAL_S,
+                             "the three SMS sent")
+        assert len(singles) == 3 and all(any(c in t for c in cases) for t in singles), \
+            singles
+        digest = wait_until(lambda: [t for t in mine() if "另有" in t], window + 30,
+                            "the digest")
         assert len(digest) == 1 and "另有3条督办提醒" in digest[0]
-        folded = [n for c in cases for n in notifications(stack, c) if n["status"] == "folded"]
-        assert len(folded) == 3
-        time.sleep(2)
-        assert len(mine()) == 4
+        # Nothing more can come: the digest is no longer due, and every SMS of the six
+        # is settled.
+        wait_until(lambda: not [m for m in stack.redis("ZRANGE", "duban:notify:due", "0",
+                                                       "-1").split("\n")
+                                if m.startswith(f"d {officer} ")], 30,
+                   "the digest done")
+        assert len(mine()) == 4, mine()
     finally:
         restart_notification(stack, **gateway_env(*urls))
 
 
-def test_closed_tells_the_reporter_unless_anonymous(stack, gateway):
+def test_closed_tells_the_reporter_unless_anonymous(stack, gateway, own_unit):
     kannel, _, _ = gateway
     reporter = "+8613812340004"
     named = new_case(stack, phone=reporter)
@@ -244,6 +281,10 @@ def test_closed_tells_the_reporter_unless_anonymous(stack, gateway):
     # The anonymous reporter's case: the officer hears of the assignment, the reporter
     # of nothing, ever.
     assert wait_until(lambda: sms_about(kannel, anonymous), ARRIVAL_S)
-    time.sleep(2)
+    # Notification has handled the close (a later marker went through): no job for
+    # the reporter is on duban.notifications, and no SMS reached the number.
+    passed(stack, kannel, own_unit, anonymous)
+    assert [j for j in jobs_about(stack, named) if j["recipient_id"] == "reporter"]
+    assert [j for j in jobs_about(stack, anonymous) if j["recipient_id"] == "reporter"] == []
     assert all(to != "+8613812340005" for to, _, _ in kannel.received())
     assert "reporter" not in {n["recipient_id"] for n in notifications(stack, anonymous)}

@@ -10,12 +10,27 @@ import signal
 import time
 import uuid
 
-from conftest import PORTS
+import pytest
+
+from assigning import OwnUnit, group_lag
+from conftest import PORTS, wait_rebuilt
 from notify_helpers import (ARRIVAL_S, OFFICER_PHONES, deadline_event,  # noqa: F401
                             deadline_events, gateway, gateway_env, new_case,
-                            notifications, restart_notification, wait_until)
+                            notifications, restart_notification, settled_states,
+                            sms_about, wait_until)
 
-OFFICER = "O-IG05-FENG"
+# The warnings go to an officer of the module's own unit U-NF.
+UNIT = "U-NF"
+OFFICER = "O-NF-00"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_unit(stack):
+    unit = OwnUnit(stack, "NF", handlers=1)
+    assert unit.unit == UNIT and unit.officers == [OFFICER]
+    OFFICER_PHONES[OFFICER] = unit.phones[OFFICER]
+    yield unit
+    unit.close()
 # The outage of test_gateway_down_for_a_minute; shorter only to debug the test itself.
 OUTAGE_S = float(os.environ.get("DUBAN_TEST_SMS_OUTAGE_S", "60"))
 
@@ -24,7 +39,7 @@ def warnings_for(stack, n, prefix):
     """n warnings to OFFICER about n new case numbers (an SMS and an email each)."""
     cases = [f"DB{prefix}{uuid.uuid4().hex[:18].upper()}" for _ in range(n)]
     deadline_events(stack, "duban.case.warning", cases, clock="resolve",
-                    due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05", officer=OFFICER)
+                    due_at="2026-10-12T23:59:59+08:00", unit=UNIT, officer=OFFICER)
     return cases
 
 
@@ -48,11 +63,27 @@ def all_arrived(kannel, mailbox, cases):
     return all(sms.values()) and all(mail.values())
 
 
+def moved_past(stack, kannel, mailbox):
+    """Positive evidence that the sender has handled every job to OFFICER written so
+    far: a marker warning to OFFICER, whose jobs land behind them on the same partition
+    of duban.notifications (keyed by recipient), arrived by SMS and email."""
+    marker = warnings_for(stack, 1, "M")
+    wait_until(lambda: all_arrived(kannel, mailbox, marker), ARRIVAL_S,
+               f"the marker warning {marker[0]}", step=0.5,
+               show=lambda: counts(kannel, mailbox, marker))
+
+
 def check_once(stack, kannel, mailbox, cases, name):
     """Every case's SMS and email arrived; more than once only if marked unknown."""
-    assert wait_until(lambda: all_arrived(kannel, mailbox, cases), 90, step=0.5), \
-        counts(kannel, mailbox, cases)
-    time.sleep(1)  # anything that would come twice has its chance
+    wait_until(lambda: all_arrived(kannel, mailbox, cases), 90, "every message arrived",
+               step=0.5, show=lambda: counts(kannel, mailbox, cases))
+    # Nothing can come again now: every message is settled (none waits for a retry or a
+    # reconciliation) and the sender has handled every job written before a marker.
+    wait_until(lambda: settled_states(stack, cases, per_case=2), ARRIVAL_S + 30,
+               "every message settled", step=0.5,
+               show=lambda: {c: [(n["channel"], n["status"]) for n in notifications(stack, c)]
+                             for c in cases})
+    moved_past(stack, kannel, mailbox)
     sms, mail = counts(kannel, mailbox, cases)
     unknown = set()
     for c in cases:
@@ -80,9 +111,9 @@ def test_gateway_refusing_with_503(stack, gateway):
         cases = warnings_for(stack, 12, "R")
         assert wait_until(lambda: sum(n["status"] == "temporary-failure" or n["attempts"] > 1
                                       for n in states(stack, cases)) >= 5, ARRIVAL_S)
-        time.sleep(3)
-        refused = [n for n in states(stack, cases) if n["attempts"] > 1]
-        assert refused, states(stack, cases)
+        # A refused one is tried again while the gateway still refuses.
+        wait_until(lambda: [n for n in states(stack, cases) if n["attempts"] > 1], ARRIVAL_S,
+                   "an SMS tried again", show=lambda: states(stack, cases))
     finally:
         kannel.run("smsc-start")
     check_once(stack, kannel, mailbox, cases, "gateway refusing (503)")
@@ -97,7 +128,13 @@ def test_gateway_hanging(stack, gateway):
         cases = warnings_for(stack, 6, "H")
         assert wait_until(lambda: any(n["status"] == "unknown"
                                       for n in states(stack, cases)), ARRIVAL_S)
-        time.sleep(4)
+        # The gateway stays hung until the breaker has let another request go to it
+        # (one more attempt, and its outcome in).
+        tried = sum(n["attempts"] for n in states(stack, cases))
+        wait_until(lambda: sum(n["attempts"] for n in states(stack, cases)) > tried and
+                   not any(n["status"] == "sending" for n in states(stack, cases)),
+                   ARRIVAL_S, "another request to the hung gateway",
+                   show=lambda: states(stack, cases))
     finally:
         assert "resumed" in kannel.admin("resume")
     _, _, unknown = check_once(stack, kannel, mailbox, cases, "gateway hanging")
@@ -116,7 +153,14 @@ def test_gateway_down_for_a_minute(stack, gateway):
         # wait without an attempt.
         assert wait_until(lambda: any(n["status"] == "temporary-failure"
                                       for n in states(stack, cases)), ARRIVAL_S)
-        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t0)))
+        # The outage lasts OUTAGE_S (the scenario itself, not a wait for something):
+        # through all of it no SMS gets out, and none is given up (one may be caught
+        # in the moment of a refused attempt).
+        while time.monotonic() - t0 < OUTAGE_S:
+            assert not any(counts(kannel, mailbox, cases)[0].values())
+            assert all(n["status"] in ("temporary-failure", "queued", "sending")
+                       for n in states(stack, cases)), states(stack, cases)
+            time.sleep(0.5)  # the pace of the checks during the outage
         assert not any(counts(kannel, mailbox, cases)[0].values())
         waiting = states(stack, cases)
         assert all(n["status"] in ("temporary-failure", "queued") for n in waiting), waiting
@@ -155,7 +199,7 @@ def test_events_and_jobs_delivered_again_go_out_once(stack, gateway):
     kannel, mailbox, _ = gateway
     case = f"DBAGAIN{uuid.uuid4().hex[:18].upper()}"
     event = deadline_event(stack, "duban.case.warning", case, clock="resolve",
-                           due_at="2026-10-12T23:59:59+08:00", unit="U-IG-05",
+                           due_at="2026-10-12T23:59:59+08:00", unit=UNIT,
                            officer=OFFICER)
     for _ in range(2):  # the same event again: a publisher's or a consumer's redelivery
         stack.produce("duban.cases", json.dumps(event, ensure_ascii=False), key=case,
@@ -169,7 +213,7 @@ def test_events_and_jobs_delivered_again_go_out_once(stack, gateway):
     for key, _, value in jobs:
         stack.produce("duban.notifications", value, key=key.decode(),
                       headers=[("duban-kind", "job")])
-    time.sleep(3)
+    # check_once waits for a marker behind the jobs written again.
     sms, mail, _ = check_once(stack, kannel, mailbox, [case], "events delivered again")
     assert sms[case] == 1 and mail[case] == 1
 
@@ -201,7 +245,8 @@ def test_redis_loss_is_rebuilt_from_kafka(stack, gateway):
         got = {(n["recipient_id"], n["channel"]): n["status"]
                for n in r.json()["notifications"]} if r.status_code == 200 else {}
         return set(got) == set(before) and all(same(v, got[k]) for k, v in before.items())
-    wait_until(rebuilt, 60)
+    wait_until(rebuilt, 90, "the states rebuilt",
+               show=lambda: f"before {before}, now {notifications(stack, case)}")
     after = {(n["recipient_id"], n["channel"]): n["status"]
              for n in notifications(stack, case)}
     assert set(after) == set(before)
@@ -213,7 +258,13 @@ def test_redis_loss_is_rebuilt_from_kafka(stack, gateway):
     assert wait_until(lambda: [m for m in kannel.received()[sent_before:]
                                if case in m[1] and "到期" in m[1]
                                and m[0] == OFFICER_PHONES[officer]], 60)
-    time.sleep(2)
+    # Every service has rebuilt (so the next test finds none rebuilding), and the sender
+    # has handled every job written so far, those written again included (its group
+    # has committed all of duban.notifications): none of them went out again.
+    wait_rebuilt(stack)
+    wait_until(lambda: group_lag(stack, "duban-notification-sender",
+                                 "duban.notifications") == 0, 120,
+               "the sender caught up with duban.notifications", step=1)
     assert [m for m in kannel.received()[sent_before:] if case in m[1]
             and "到期" not in m[1]] == []
 
@@ -222,7 +273,7 @@ def test_retries_run_out_then_dead_letter_and_email_fallback(stack, gateway):
     _, mailbox, urls = gateway
     # A gateway that is not there at all; three attempts.
     restart_notification(stack, **gateway_env(
-        "http://127.0.0.1:24097/cgi-bin/sendsms?username=duban&password=x", urls[1],
+        f"http://127.0.0.1:{PORTS['sms-nowhere']}/cgi-bin/sendsms?username=duban&password=x", urls[1],
         DUBAN_NOTIFY_MAX_ATTEMPTS=3, DUBAN_NOTIFY_RETRY_BASE_MS=200))
     try:
         case = new_case(stack, phone="+8613812340010",
