@@ -1,8 +1,9 @@
 """Every record the services wrote to duban.cases is a valid CloudEvent whose data
 matches its schema in schemas/events, keyed by its case id, with the headers consumers
 rely on: duban-type on every record, and on intake's records the publisher's source and
-id (the deduplication index reads those instead of parsing the event). Runs after the
-other system tests (file order), so it checks what they all produced."""
+id (the deduplication index reads those instead of parsing the event). It checks every
+record on the topic when it runs, its own case's included: in file order, after the
+other modules, what they all produced."""
 import json
 import os
 import sys
