@@ -30,11 +30,13 @@ TSAN_ENV_SYSTEM := TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 $(TSAN_
 # notification's planner and sender; kill -9 and restart), the TSan build the
 # modules that drive the multi-threaded paths (intake's threads, assignment's
 # parsing thread, notification's sender, readiness on HTTP threads while Kafka or
-# Redis is frozen). SYSTEM_ASAN=tests/system SYSTEM_TSAN=tests/system runs all.
+# Redis is frozen and while each service stops).
+# SYSTEM_ASAN=tests/system SYSTEM_TSAN=tests/system runs all.
 SYSTEM_ASAN ?= $(addprefix tests/system/,test_intake.py test_intake_crash.py \
-	test_deadline.py test_notification.py test_foundation.py test_records.py)
+	test_deadline.py test_notification.py test_foundation.py test_records.py \
+	test_shutdown.py)
 SYSTEM_TSAN ?= $(addprefix tests/system/,test_intake.py test_assignment.py \
-	test_notification.py test_readiness.py)
+	test_notification.py test_readiness.py test_shutdown.py)
 
 .PHONY: help deps lint build build-asan build-tsan unit contract deploy-check system test \
 	run up down bench bench-intake bench-deadline bench-assignment bench-notification \

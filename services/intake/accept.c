@@ -32,7 +32,7 @@
 /* One event from its checks to Kafka's answer. */
 struct job {
   struct job *next; /* in the claimer's queue */
-  json_t *event;    /* a reference held while queued */
+  json_t *event;    /* the claimer's own copy, shared with no other thread */
   struct intake *in;
   intake_done_fn done;
   void *opaque;
@@ -675,7 +675,18 @@ void intake_accept_many(struct intake *in, json_t *const *events, size_t n,
       settle(in, who, dub_json_str(events[i], "type"), &r, done, opaques[i]);
       continue;
     }
-    j->event = json_incref(events[i]);
+    /* A copy, not a reference: Jansson's json_decref releases without acquiring, so
+     * when two threads hold references to one value, the one whose decref frees it is
+     * not ordered after the other's reads (a data race under the C11 memory model that
+     * weakly ordered CPUs can act on, and that ThreadSanitizer reports). The caller
+     * keeps its value; the claimer, then Kafka's callback, own this one alone. */
+    j->event = json_deep_copy(events[i]);
+    if(!j->event) {
+      reject(&r, DUB_ERR_INTERNAL, dub_xstrdup("out of memory copying the event"), NULL);
+      settle(in, who, j->type, &r, done, opaques[i]);
+      job_free(j);
+      continue;
+    }
     if(last)
       last->next = j;
     else

@@ -261,14 +261,23 @@ enum dub_err intake_index_start(struct intake *in, char **why)
 void intake_index_stop(struct intake *in)
 {
   struct intake_index *x = in->index;
-  if(!x)
+  if(!x || atomic_load(&x->stop))
     return;
+  atomic_store(&x->ready, false);
   atomic_store(&x->stop, true);
   pthread_join(x->thread, NULL);
   dub_kafka_reader_free(x->reader);
   dub_cache_free(x->cache);
   free(x->committed);
-  free(x);
+  x->reader = NULL;
+  x->cache = NULL;
+  x->committed = NULL;
+}
+
+void intake_index_free(struct intake *in)
+{
+  intake_index_stop(in);
+  free(in->index);
   in->index = NULL;
 }
 

@@ -59,7 +59,11 @@ const struct intake_type *intake_type_find(const struct intake *in, const char *
 
 /* index.c: the deduplication index, rebuilt from duban.cases by a background thread. */
 enum dub_err intake_index_start(struct intake *in, char **why);
+/* Stops the index's thread and closes its reader and connection; it reads as not
+ * ready from then on. Its memory stays until intake_index_free(), once no HTTP thread
+ * (readiness) or claimer can ask. */
 void intake_index_stop(struct intake *in);
+void intake_index_free(struct intake *in);
 /* True once the index has caught up with duban.cases since it last (re)started. */
 bool intake_index_ready(struct intake *in);
 /* Asks the index to start over from the beginning (Redis lost it). */

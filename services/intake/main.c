@@ -60,6 +60,7 @@ out:
   dub_runtime_close(in.rt);
   intake_recorder_stop(&in);
   intake_claimer_free(&in);
+  intake_index_free(&in);
   intake_close(&in);
   dub_runtime_env_release(&env);
   return code;

@@ -56,8 +56,11 @@ fail:
   dub_log_fatal("cannot start: %s", why ? why : "unknown error");
 out:
   free(why);
+  /* The sender stops while the producer it acknowledges through is still there; its
+   * memory goes after the HTTP server, whose /readyz reads it. */
   notification_sender_stop(&n);
   dub_runtime_close(n.rt);
+  notification_sender_free(&n);
   notification_close(&n);
   dub_runtime_env_release(&env);
   curl_global_cleanup();

@@ -104,7 +104,11 @@ void notification_on_case_events(void *ctx, const struct dub_kafka_msg *msgs,
 
 /* send.c: the sender stage. */
 enum dub_err notification_sender_start(struct notification *n, char **why);
+/* Stops the sender's thread and closes its connections; readiness says "stopping"
+ * from then on. Its memory stays until notification_sender_free(), called once the
+ * HTTP server (whose /readyz reads it) has stopped. */
 void notification_sender_stop(struct notification *n);
+void notification_sender_free(struct notification *n);
 bool notification_sender_ready(struct notification *n, char **reason);
 
 /* get_notifications.c, dlr.c */

@@ -1195,25 +1195,40 @@ void notification_sender_stop(struct notification *n)
   struct notification_sender *s = n->sender;
   if(!s)
     return;
+  atomic_store(&s->ready, false);
   atomic_store(&s->stop, true);
   if(s->started)
     pthread_join(s->thread, NULL);
+  s->started = false;
   if(s->consumer) {
     dub_kafka_consumer_close(s->consumer);
     dub_kafka_consumer_free(s->consumer);
+    s->consumer = NULL;
   }
   notification_acks_wait(&s->acks, ACK_TIMEOUT_MS);
   notification_kannel_free(s->kannel);
   notification_smtp_free(s->smtp);
   dub_cache_free(s->cache);
-  free(s);
+  s->kannel = NULL;
+  s->smtp = NULL;
+  s->cache = NULL;
+}
+
+void notification_sender_free(struct notification *n)
+{
+  notification_sender_stop(n);
+  free(n->sender);
   n->sender = NULL;
 }
 
+/* Runs on HTTP threads, from the sender's start until notification_sender_free(). */
 bool notification_sender_ready(struct notification *n, char **reason)
 {
-  if(n->sender && atomic_load(&n->sender->ready))
+  struct notification_sender *s = n->sender;
+  if(s && atomic_load(&s->ready))
     return true;
-  *reason = dub_xstrdup("rebuilding message states from duban.notifications");
+  *reason = dub_xstrdup(s && atomic_load(&s->stop)
+                            ? "stopping"
+                            : "rebuilding message states from duban.notifications");
   return false;
 }

@@ -387,7 +387,7 @@ def stack():
         reports = stop_stack(running)
     # Under DUBAN_SANITIZE=ON a service that leaked or misbehaved says so in its log,
     # at the latest when it exits: that fails the run.
-    assert reports == [], "\n".join(reports)
+    assert not reports, describe_reports(reports)
 
 
 # Where a module's own stack listens: the shared stack's ports moved once more, to
@@ -406,18 +406,53 @@ def own_stack():
         yield running
     finally:
         reports = stop_stack(running)
-    assert reports == [], "\n".join(reports)
+    assert not reports, describe_reports(reports)
 
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer")
 
 
+REPORT_LINES = 60  # of one sanitizer report, at most, in a failure message
+
+
 def sanitizer_reports(log_dir):
+    """The sanitizer reports in a stack's logs, one string each: the log's name, then
+    the report from its first line to its SUMMARY (cut at REPORT_LINES), so that a
+    failure on a machine nobody can log into still shows the stacks."""
     found = []
     for name in sorted(os.listdir(log_dir)) if os.path.isdir(log_dir) else []:
         with open(os.path.join(log_dir, name), encoding="utf-8", errors="replace") as f:
+            report = None
             for line in f:
+                line = line.rstrip("\n")
                 if any(m in line for m in SANITIZER_MARKS):
-                    found.append(f"{name}: {line.strip()}")
+                    if report:
+                        found.append("\n".join(report))
+                    report = [f"{name}: {line.strip()}"]
+                    if "runtime error:" in line:  # UBSan: one line, then its stack
+                        continue
+                elif report is not None:
+                    if len(report) < REPORT_LINES:
+                        report.append(line)
+                    if line.startswith("SUMMARY:"):
+                        found.append("\n".join(report))
+                        report = None
+            if report:
+                found.append("\n".join(report))
     return found
+
+
+def describe_reports(reports):
+    """The reports grouped by their SUMMARY line: how many of each kind, and the
+    whole text of the first of each."""
+    kinds = {}
+    for r in reports:
+        summary = next((ln for ln in r.splitlines() if ln.startswith("SUMMARY:")),
+                       r.splitlines()[0])
+        kinds.setdefault(summary, []).append(r)
+    out = [f"{len(reports)} sanitizer report(s) of {len(kinds)} kind(s)"]
+    for summary, same in kinds.items():
+        out.append(f"--- {len(same)} x {summary}")
+        out.append(same[0])
+    return "\n".join(out)
