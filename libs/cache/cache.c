@@ -17,9 +17,11 @@ struct dub_cache {
   struct dub_cache_url url;
   struct timeval connect_tv;
   struct timeval command_tv;
-  redisContext *ctx;    /* NULL while disconnected */
-  int backoff_ms;       /* wait after the next failed connect */
-  int64_t next_attempt; /* monotonic ms before which no connect is tried */
+  redisContext *ctx;         /* NULL while disconnected */
+  int backoff_ms;            /* wait after the next failed connect */
+  int64_t next_attempt;      /* monotonic ms before which no connect is tried */
+  int64_t refusal_logged_ms; /* when a refusal (see refused()) was last logged */
+  char refusal_word[16];     /* and its word */
 };
 
 struct dub_cache_pipeline {
@@ -206,18 +208,59 @@ static struct dub_cache_reply *convert(const redisReply *r)
   return reply;
 }
 
-/* Error replies that mean "try again later" rather than "your command is wrong". */
-static bool retriable_error(const struct dub_cache_reply *reply)
+/* The words of error replies that mean "Redis cannot do it now, try again later"
+ * rather than "this command is wrong": a restart loading its data (LOADING), a script
+ * running (BUSY), a replica whose master is down (MASTERDOWN), a failover that made
+ * this node a replica (READONLY), maxmemory with noeviction (OOM), too few replicas
+ * for min-replicas-to-write (NOREPLICAS), a failing RDB save that stops writes
+ * (MISCONF), and a cluster in transition (TRYAGAIN, CLUSTERDOWN). NULL for others. */
+static const char *retriable_word(const struct dub_cache_reply *reply)
 {
-  static const char *const words[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
-                                      "CLUSTERDOWN"};
+  static const char *const words[] = {"LOADING",  "BUSY",     "MASTERDOWN",
+                                      "READONLY", "OOM",      "NOREPLICAS",
+                                      "MISCONF",  "TRYAGAIN", "CLUSTERDOWN"};
   for(size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
     size_t n = strlen(words[i]);
     if(reply->len >= n && memcmp(reply->str, words[i], n) == 0 &&
        (reply->len == n || reply->str[n] == ' '))
-      return true;
+      return words[i];
   }
-  return false;
+  return NULL;
+}
+
+/* The first error reply in 'reply' (itself, or in its elements at any depth, as in the
+ * reply to EXEC), preferring a retriable one; NULL when there is none. */
+static const struct dub_cache_reply *first_error(const struct dub_cache_reply *reply)
+{
+  if(reply->type == DUB_CACHE_ERROR)
+    return reply;
+  const struct dub_cache_reply *found = NULL;
+  for(size_t i = 0; reply->type == DUB_CACHE_ARRAY && i < reply->count; i++) {
+    const struct dub_cache_reply *e = first_error(reply->elements[i]);
+    if(e && retriable_word(e))
+      return e;
+    if(e && !found)
+      found = e;
+  }
+  return found;
+}
+
+/* Redis refused a command for now: logs it (once per word, then at most every 5 s, as
+ * a caller retries for as long as it lasts) and, for READONLY, drops the connection:
+ * after a failover the address may lead to the new master on the next connect. */
+static void refused(struct dub_cache *cache, const struct dub_cache_reply *error)
+{
+  const char *word = retriable_word(error);
+  int64_t now = dub_time_mono_ms();
+  pthread_mutex_lock(&cache->mu);
+  if(strcmp(cache->refusal_word, word) != 0 || now - cache->refusal_logged_ms >= 5000) {
+    dub_log_warn("redis refuses commands for now, callers retry: %.200s", error->str);
+    snprintf(cache->refusal_word, sizeof cache->refusal_word, "%s", word);
+    cache->refusal_logged_ms = now;
+  }
+  if(strcmp(word, "READONLY") == 0)
+    drop(cache);
+  pthread_mutex_unlock(&cache->mu);
 }
 
 /* Sends 'count' formatted commands and reads their replies into 'out'. */
@@ -265,7 +308,8 @@ static enum dub_err exec_one(struct dub_cache *cache, struct dub_cache_reply **r
   struct dub_cache_reply *r = NULL;
   enum dub_err rc = exec_formatted(cache, cmd, len, 1, &r);
   if(!rc && r->type == DUB_CACHE_ERROR) {
-    if(retriable_error(r)) {
+    if(retriable_word(r)) {
+      refused(cache, r);
       rc = DUB_ERR_UNAVAILABLE;
       dub_cache_reply_free(r);
       r = NULL;
@@ -387,9 +431,9 @@ size_t dub_cache_pipeline_count(const struct dub_cache_pipeline *pipeline)
   return pipeline->count;
 }
 
-enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
-                                     const struct dub_cache_pipeline *pipeline,
-                                     struct dub_cache_reply ***replies)
+enum dub_err dub_cache_pipeline_exec_each(struct dub_cache *cache,
+                                          const struct dub_cache_pipeline *pipeline,
+                                          struct dub_cache_reply ***replies)
 {
   *replies = NULL;
   struct dub_cache_reply **out =
@@ -406,4 +450,64 @@ enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
   }
   *replies = out;
   return DUB_OK;
+}
+
+enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
+                                     const struct dub_cache_pipeline *pipeline,
+                                     struct dub_cache_reply ***replies)
+{
+  struct dub_cache_reply **out = NULL;
+  enum dub_err rc = dub_cache_pipeline_exec_each(cache, pipeline, &out);
+  *replies = NULL;
+  if(rc)
+    return rc;
+  const struct dub_cache_reply *error = NULL;
+  for(size_t i = 0; i < pipeline->count; i++) {
+    const struct dub_cache_reply *e = first_error(out[i]);
+    if(e && (!error || (retriable_word(e) && !retriable_word(error))))
+      error = e;
+  }
+  if(!error) {
+    *replies = out;
+    return DUB_OK;
+  }
+  if(retriable_word(error)) {
+    refused(cache, error);
+    rc = DUB_ERR_UNAVAILABLE;
+  } else {
+    dub_log_error("redis answered a pipelined command with an error: %.200s", error->str);
+    rc = DUB_ERR_INTERNAL;
+  }
+  dub_cache_replies_free(out, pipeline->count);
+  return rc;
+}
+
+bool dub_cache_reply_retriable(const struct dub_cache_reply *reply)
+{
+  return reply && reply->type == DUB_CACHE_ERROR && retriable_word(reply);
+}
+
+enum dub_err dub_cache_probe_write(struct dub_cache *cache, const char *key, char **why)
+{
+  struct dub_cache_reply *reply = NULL;
+  char *cmd = NULL;
+  const char *argv[] = {"SET", key, "1", "PX", "10000"};
+  *why = NULL;
+  int len = redisFormatCommandArgv(&cmd, 5, argv, NULL);
+  if(len <= 0)
+    return DUB_ERR_INVALID;
+  enum dub_err rc = exec_formatted(cache, cmd, (size_t)len, 1, &reply);
+  redisFreeCommand(cmd);
+  if(rc) {
+    *why = dub_xstrdup("redis is not reachable");
+    return rc;
+  }
+  if(reply->type == DUB_CACHE_ERROR) {
+    *why = dub_xasprintf("redis refuses writes: %.120s", reply->str);
+    rc = retriable_word(reply) ? DUB_ERR_UNAVAILABLE : DUB_ERR_INTERNAL;
+    if(rc == DUB_ERR_UNAVAILABLE)
+      refused(cache, reply);
+  }
+  dub_cache_reply_free(reply);
+  return rc;
 }

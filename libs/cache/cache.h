@@ -87,9 +87,10 @@ void dub_cache_reply_free(struct dub_cache_reply *reply);
  *   DUB_ERR_INTERNAL     Redis answered with an error reply (given in *reply, type
  *                        DUB_CACHE_ERROR, e.g. WRONGTYPE or NOSCRIPT);
  *   DUB_ERR_UNAVAILABLE  no connection, the link broke, the command timed out, or Redis
- *                        answered LOADING, BUSY, MASTERDOWN, TRYAGAIN or CLUSTERDOWN
- *                        (retriable). The connection is dropped on link errors and
- *                        timeouts; the next call reconnects.
+ *                        refused it for now: LOADING, BUSY, MASTERDOWN, READONLY, OOM,
+ *                        NOREPLICAS, MISCONF, TRYAGAIN or CLUSTERDOWN (retriable: back
+ *                        off, keep the offset, try again). The connection is dropped on
+ *                        link errors, timeouts and READONLY; the next call reconnects.
  *   DUB_ERR_INVALID      no arguments, or a format hiredis cannot parse.
  * On any error other than DUB_ERR_INTERNAL *reply is NULL. */
 
@@ -106,6 +107,13 @@ enum dub_err dub_cache_vcommandf(struct dub_cache *cache, struct dub_cache_reply
 
 /* Readiness probe: PING answered PONG. */
 enum dub_err dub_cache_ping(struct dub_cache *cache);
+
+/* Readiness probe for a service that writes: SET 'key' (a short-lived key of the
+ * caller's own) with a 10 s expiry. DUB_OK when Redis took it; otherwise
+ * DUB_ERR_UNAVAILABLE (or DUB_ERR_INTERNAL) and *why, a new message (free with free()),
+ * says whether Redis is unreachable or refuses writes, and with which error
+ * (LOADING, READONLY, OOM, ...). A PING answers through all of those. */
+enum dub_err dub_cache_probe_write(struct dub_cache *cache, const char *key, char **why);
 
 /* ---- pipelines --------------------------------------------------------------------- */
 
@@ -129,13 +137,26 @@ enum dub_err dub_cache_pipeline_addf(struct dub_cache_pipeline *pipeline, const 
 /* Number of commands appended. */
 size_t dub_cache_pipeline_count(const struct dub_cache_pipeline *pipeline);
 
-/* Sends every command and reads every reply. On DUB_OK *replies is a new array of
- * dub_cache_pipeline_count() replies (error replies included, as DUB_CACHE_ERROR), free
- * with dub_cache_replies_free(). On DUB_ERR_UNAVAILABLE *replies is NULL and any of the
- * commands may or may not have run. The pipeline can be executed again. */
+/* Sends every command and reads every reply. DUB_OK only when no reply is an error,
+ * at any depth (an EXEC's replies included): then *replies is a new array of
+ * dub_cache_pipeline_count() replies, free with dub_cache_replies_free(). Otherwise
+ * *replies is NULL, and any of the commands may or may not have run:
+ *   DUB_ERR_UNAVAILABLE  as for a single command, or some reply was a retriable error
+ *                        (one OOM among a thousand SETs fails the whole call);
+ *   DUB_ERR_INTERNAL     some reply was another error (WRONGTYPE, ...), logged.
+ * The pipeline can be executed again. */
 enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
                                      const struct dub_cache_pipeline *pipeline,
                                      struct dub_cache_reply ***replies);
+/* As dub_cache_pipeline_exec(), for a caller that reads every reply itself (a script's
+ * NOSCRIPT, say): error replies come back as DUB_CACHE_ERROR elements with DUB_OK, and
+ * the caller must treat the retriable ones (dub_cache_reply_retriable()) as
+ * DUB_ERR_UNAVAILABLE. */
+enum dub_err dub_cache_pipeline_exec_each(struct dub_cache *cache,
+                                          const struct dub_cache_pipeline *pipeline,
+                                          struct dub_cache_reply ***replies);
+/* True for an error reply that means "try again later" (the words listed above). */
+bool dub_cache_reply_retriable(const struct dub_cache_reply *reply);
 /* Frees an array from dub_cache_pipeline_exec() and its 'count' replies. */
 void dub_cache_replies_free(struct dub_cache_reply **replies, size_t count);
 

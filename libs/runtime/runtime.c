@@ -32,6 +32,7 @@ struct dub_runtime {
   struct dub_http_server *http;
   struct dub_auth *auth; /* written by the reloader thread only, once it runs */
   char *group_id;
+  char *probe_key; /* what /readyz writes to see that Redis takes writes */
   pthread_t reloader;
   atomic_bool run_over; /* tells the reloader to end with the run */
 };
@@ -83,7 +84,7 @@ void dub_runtime_env_release(struct dub_runtime_env *env)
   memset(env, 0, sizeof *env);
 }
 
-/* GET /readyz: Kafka answers a metadata request and Redis answers PING. Runs on an
+/* GET /readyz: Kafka answers a metadata request and Redis takes a write. Runs on an
  * HTTP server thread. */
 static bool ready(void *ctx, char **reason)
 {
@@ -96,10 +97,10 @@ static bool ready(void *ctx, char **reason)
     *reason = dub_xstrdup("kafka consumer hit a fatal error");
     return false;
   }
-  if(dub_cache_ping(rt->cache)) {
-    *reason = dub_xstrdup("redis is not reachable");
+  /* A write, not a PING: a Redis that is loading, full (OOM) or a replica (READONLY)
+   * answers PING but refuses what every service must write. */
+  if(dub_cache_probe_write(rt->cache, rt->probe_key, reason))
     return false;
-  }
   return !rt->spec->ready || rt->spec->ready(rt->spec->ctx, reason);
 }
 
@@ -129,6 +130,7 @@ enum dub_err dub_runtime_open(const struct dub_runtime_spec *spec,
   dub_log_setup(spec->service, env->log_level);
   rt->metrics = dub_metrics_new();
   rt->group_id = dub_xasprintf("duban-%s", spec->service);
+  rt->probe_key = dub_xasprintf("duban:readyz:%s", spec->service);
 
   rc = dub_config_holder_new(env->config_dir, env->schema_dir, spec->config_parts,
                              &rt->config, why);
@@ -301,6 +303,7 @@ void dub_runtime_close(struct dub_runtime *rt)
   dub_config_holder_free(rt->config);
   dub_metrics_free(rt->metrics);
   free(rt->group_id);
+  free(rt->probe_key);
   free(rt);
 }
 

@@ -614,7 +614,7 @@ static void run_commits(struct batch *b, struct item *items, size_t n,
 {
   struct dub_cache_reply **replies = NULL;
   bool rebuild = false, noscript = false;
-  enum dub_err rc = dub_cache_pipeline_exec(b->a->cache, b->commits, &replies);
+  enum dub_err rc = dub_cache_pipeline_exec_each(b->a->cache, b->commits, &replies);
   for(size_t i = 0; i < n; i++) {
     if(!items[i].committed || results[i])
       continue;

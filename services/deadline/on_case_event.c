@@ -290,6 +290,11 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
                     .out = dub_cache_pipeline_new()};
   size_t *first_of = dub_xcalloc(n, sizeof *first_of); /* per slot: its first message */
   json_t *index = json_object();                       /* case id -> slot */
+  /* The poll's writes are one transaction: Redis refusing some of them (OOM once its
+   * memory crosses maxmemory half-way, READONLY after a failover) must not leave a
+   * document that lists an event whose timers were never written, since a redelivery
+   * finds the event in the history and skips it. */
+  dub_cache_pipeline_addf(pl.out, "MULTI");
   bool any_retry = false;
   for(size_t i = 0; i < n; i++) {
     results[i] = dub_case_event_decode(&msgs[i], &pl.evs[i], &whys[i]);
@@ -318,8 +323,9 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
     results[i] = apply(&pl, &msgs[i], i, &whys[i]);
     any_retry |= results[i] == DUB_ERR_UNAVAILABLE || results[i] == DUB_ERR_TIMEOUT;
   }
-  if(!rc && dub_cache_pipeline_count(pl.out)) {
+  if(!rc && dub_cache_pipeline_count(pl.out) > 1) {
     struct dub_cache_reply **replies = NULL;
+    dub_cache_pipeline_addf(pl.out, "EXEC");
     rc = dub_cache_pipeline_exec(dub_runtime_cache(d->rt), pl.out, &replies);
     if(rc)
       retry_all(n, results, whys, rc); /* written or not, each comes again */

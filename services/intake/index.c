@@ -156,8 +156,16 @@ static void restart(struct intake_index *x, bool from_beginning)
   struct dub_cache_reply *r = NULL;
   for(int32_t i = 0; i < n; i++)
     x->committed[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  if(!from_beginning &&
-     !dub_cache_commandf(x->cache, &r, "HGETALL %s", INTAKE_INDEX_KEY)) {
+  enum dub_err rc = DUB_ERR_UNAVAILABLE;
+  /* Redis loading or away: wait for the checkpoint rather than read all of the topic
+   * again for want of it. */
+  while(!from_beginning && !atomic_load(&x->stop) &&
+        (rc = dub_cache_commandf(x->cache, &r, "HGETALL %s", INTAKE_INDEX_KEY)) ==
+            DUB_ERR_UNAVAILABLE) {
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  if(!from_beginning && !rc) {
     for(size_t k = 0; r->type == DUB_CACHE_ARRAY && k + 1 < r->count; k += 2) {
       int part = 0;
       long long off = 0;

@@ -53,8 +53,10 @@ int main(void)
   code = dub_runtime_run(in.rt);
 out:
   free(why);
-  /* The index reads through the runtime's connections; the recorder takes what the
-   * producer's final flush accepts, so it stops last. */
+  /* Threads first, memory last: the index's thread and the claimer stop before the
+   * runtime (the claimer writes through its producer), but what HTTP threads read
+   * (/readyz asks the index) is freed only once dub_runtime_close() has stopped them.
+   * The recorder takes what the producer's final flush accepts, so it stops last. */
   intake_index_stop(&in);
   intake_claimer_stop(&in);
   dub_runtime_close(in.rt);

@@ -191,7 +191,7 @@ static void test_pipeline(void **state)
   struct server *s = *state;
   struct dub_cache *cache = open_cache(s->url, 1000);
   struct dub_cache_pipeline *pipeline = dub_cache_pipeline_new();
-  struct dub_cache_reply **replies = NULL;
+  struct dub_cache_reply **replies = NULL, *reply = NULL;
   const char *del[] = {"DEL", "pipe:{c1}"};
 
   dub_cache_pipeline_add(pipeline, 2, del, NULL);
@@ -199,21 +199,105 @@ static void test_pipeline(void **state)
     assert_int_equal(dub_cache_pipeline_addf(pipeline, "INCR %s", "pipe:{c1}"), DUB_OK);
   assert_int_equal(dub_cache_pipeline_addf(pipeline, "HGET pipe:{c1} x"), DUB_OK);
   assert_int_equal(dub_cache_pipeline_count(pipeline), 102);
-  assert_int_equal(dub_cache_pipeline_exec(cache, pipeline, &replies), DUB_OK);
+  assert_int_equal(dub_cache_pipeline_exec_each(cache, pipeline, &replies), DUB_OK);
   assert_int_equal(replies[0]->type, DUB_CACHE_INT);
   for(int i = 1; i <= 100; i++) {
     assert_int_equal(replies[i]->type, DUB_CACHE_INT);
     assert_int_equal(replies[i]->integer, i);
   }
-  /* An error inside a pipeline is a reply, not a failure of the pipeline. */
+  /* exec_each hands an error inside a pipeline over as a reply. */
   assert_int_equal(replies[101]->type, DUB_CACHE_ERROR);
   assert_non_null(strstr(replies[101]->str, "WRONGTYPE"));
+  assert_false(dub_cache_reply_retriable(replies[101]));
   dub_cache_replies_free(replies, 102);
-  /* Runs again: the counter goes on from 0 after DEL. */
-  assert_int_equal(dub_cache_pipeline_exec(cache, pipeline, &replies), DUB_OK);
-  assert_int_equal(replies[100]->integer, 100);
-  dub_cache_replies_free(replies, 102);
+  /* Runs again: the counter goes on from 0 after DEL. exec fails as a whole on the
+   * one error reply, though the other 101 commands ran. */
+  assert_int_equal(dub_cache_pipeline_exec(cache, pipeline, &replies), DUB_ERR_INTERNAL);
+  assert_null(replies);
+  cmd(cache, &reply, "GET", "pipe:{c1}", NULL);
+  assert_string_equal(reply->str, "100");
+  dub_cache_reply_free(reply);
   dub_cache_pipeline_free(pipeline);
+  dub_cache_free(cache);
+}
+
+/* Runs the pipeline SET k v; GET k and checks that it fails as a whole with
+ * DUB_ERR_UNAVAILABLE, its reply naming 'word' under exec_each. */
+static void expect_refused_pipeline(struct dub_cache *cache, const char *word)
+{
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  assert_int_equal(dub_cache_pipeline_addf(p, "SET refused:k v"), DUB_OK);
+  assert_int_equal(dub_cache_pipeline_addf(p, "GET refused:k"), DUB_OK);
+  assert_int_equal(dub_cache_pipeline_exec(cache, p, &replies), DUB_ERR_UNAVAILABLE);
+  assert_null(replies);
+  assert_int_equal(dub_cache_pipeline_exec_each(cache, p, &replies), DUB_OK);
+  assert_int_equal(replies[0]->type, DUB_CACHE_ERROR);
+  assert_non_null(strstr(replies[0]->str, word));
+  assert_true(dub_cache_reply_retriable(replies[0]));
+  assert_false(dub_cache_reply_retriable(replies[1])); /* the GET answered */
+  dub_cache_replies_free(replies, 2);
+  dub_cache_pipeline_free(p);
+  /* In a transaction the refusal comes at queueing and EXEC answers EXECABORT: the
+   * call is still retriable, not an internal error. */
+  p = dub_cache_pipeline_new();
+  assert_int_equal(dub_cache_pipeline_addf(p, "MULTI"), DUB_OK);
+  assert_int_equal(dub_cache_pipeline_addf(p, "SET refused:k v"), DUB_OK);
+  assert_int_equal(dub_cache_pipeline_addf(p, "EXEC"), DUB_OK);
+  assert_int_equal(dub_cache_pipeline_exec(cache, p, &replies), DUB_ERR_UNAVAILABLE);
+  assert_null(replies);
+  dub_cache_pipeline_free(p);
+}
+
+/* Redis answering but refusing writes for now (memory full with noeviction; made a
+ * replica): a typed, retriable error from single commands, pipelines, transactions
+ * and the readiness probe, never data or success; reads go on; all works again once
+ * Redis takes writes. */
+static void test_refusals_are_retriable(void **state)
+{
+  struct server *s = *state;
+  struct dub_cache *cache = open_cache(s->url, 1000);
+  struct dub_cache_reply *reply = NULL;
+  char *why = NULL;
+  const char *set[] = {"SET", "refused:k", "v"};
+  cmd(cache, NULL, "SET", "refused:k", "before");
+
+  /* OOM */
+  assert_int_equal(
+      dub_cache_commandf(cache, NULL, "CONFIG SET maxmemory-policy noeviction"), DUB_OK);
+  assert_int_equal(dub_cache_commandf(cache, NULL, "CONFIG SET maxmemory 1"), DUB_OK);
+  assert_int_equal(dub_cache_command(cache, &reply, 3, set, NULL), DUB_ERR_UNAVAILABLE);
+  assert_null(reply);
+  cmd(cache, &reply, "GET", "refused:k", NULL);
+  assert_string_equal(reply->str, "before");
+  dub_cache_reply_free(reply);
+  expect_refused_pipeline(cache, "OOM");
+  assert_int_equal(dub_cache_probe_write(cache, "refused:probe", &why),
+                   DUB_ERR_UNAVAILABLE);
+  assert_non_null(strstr(why, "refuses writes: OOM"));
+  free(why);
+  assert_int_equal(dub_cache_ping(cache), DUB_OK); /* why a PING is no readiness probe */
+  assert_int_equal(dub_cache_commandf(cache, NULL, "CONFIG SET maxmemory 0"), DUB_OK);
+  assert_int_equal(dub_cache_probe_write(cache, "refused:probe", &why), DUB_OK);
+  assert_null(why);
+
+  /* READONLY: a replica of a master that does not answer keeps its data read-only. */
+  char master[64];
+  snprintf(master, sizeof master, "REPLICAOF 127.0.0.1 %d", free_port());
+  assert_int_equal(dub_cache_commandf(cache, NULL, master), DUB_OK);
+  assert_int_equal(dub_cache_command(cache, &reply, 3, set, NULL), DUB_ERR_UNAVAILABLE);
+  assert_null(reply);
+  expect_refused_pipeline(cache, "READONLY");
+  assert_int_equal(dub_cache_probe_write(cache, "refused:probe", &why),
+                   DUB_ERR_UNAVAILABLE);
+  assert_non_null(strstr(why, "refuses writes: READONLY"));
+  free(why);
+  /* Each READONLY dropped the connection; the next command reconnects at once. */
+  assert_int_equal(dub_cache_commandf(cache, NULL, "REPLICAOF NO ONE"), DUB_OK);
+  assert_int_equal(dub_cache_command(cache, NULL, 3, set, NULL), DUB_OK);
+  cmd(cache, &reply, "GET", "refused:k", NULL);
+  assert_string_equal(reply->str, "v");
+  dub_cache_reply_free(reply);
   dub_cache_free(cache);
 }
 
@@ -500,6 +584,7 @@ int main(void)
       cmocka_unit_test(test_set_get),
       cmocka_unit_test(test_binary_safe),
       cmocka_unit_test(test_pipeline),
+      cmocka_unit_test(test_refusals_are_retriable),
       cmocka_unit_test(test_reply_types),
       cmocka_unit_test(test_unix_auth_select),
       cmocka_unit_test(test_threads),
