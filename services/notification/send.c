@@ -581,7 +581,10 @@ static char *rate_key(const json_t *job, long long bucket)
 /* ---- the outbox in batches -------------------------------------------------------- */
 
 /* Sends outbox jobs together: "sending" for all in one round trip, the files, one
- * syncfs, the outcomes in one round trip. */
+ * syncfs, the outcomes of those written in one round trip. A job that could not be
+ * written (no address to unseal, a full or read-only disk, a failed sync) settles as
+ * any provider's failure does: a retry with backoff, then technical-failure with its
+ * dead letter and fallback; never left "queued" with nothing to take it up again. */
 static enum dub_err outbox_batch(struct notification_sender *s, json_t *jobs)
 {
   size_t n = json_array_size(jobs), i;
@@ -603,22 +606,29 @@ static enum dub_err outbox_batch(struct notification_sender *s, json_t *jobs)
   dub_cache_pipeline_free(p);
   if(rc)
     return rc;
-  bool *ok = dub_xcalloc(n, sizeof *ok);
+  enum outcome { SKIP, WRITTEN, NO_ADDRESS, NOT_WRITTEN };
+  enum outcome *out = dub_xcalloc(n, sizeof *out);
+  long long *attempts = dub_xcalloc(n, sizeof *attempts);
   int64_t t0 = dub_time_mono_ms();
   json_array_foreach(jobs, i, job)
   {
     struct dub_cache_reply *r = replies[i];
     if(r->type != DUB_CACHE_ARRAY || r->count != 2 ||
        strcmp(r->elements[0]->str, "sending") != 0)
-      continue;
+      continue; /* delivered meanwhile: nothing to do */
+    attempts[i] = r->elements[1]->integer;
     char *to = address(s, job);
-    if(!to)
+    if(!to) {
+      out[i] = NO_ADDRESS;
       continue;
+    }
     char *content = outbox_content(s, job, to);
     bool written = false;
-    ok[i] = !notification_outbox_write(
-        s->n->conf.outbox_dir, dub_json_str(job, "channel"), dub_json_str(job, "key"),
-        outbox_ext(job), content, &written);
+    out[i] = notification_outbox_write(
+                 s->n->conf.outbox_dir, dub_json_str(job, "channel"),
+                 dub_json_str(job, "key"), outbox_ext(job), content, &written)
+                 ? NOT_WRITTEN
+                 : WRITTEN;
     free(content);
     free(to);
   }
@@ -627,30 +637,45 @@ static enum dub_err outbox_batch(struct notification_sender *s, json_t *jobs)
   observe(s, P_OUTBOX, t0);
   snprintf(now, sizeof now, "%lld", (long long)dub_time_now_ms());
   p = dub_cache_pipeline_new();
+  size_t nsent = 0;
   json_array_foreach(jobs, i, job)
   {
+    if(out[i] != WRITTEN || !synced)
+      continue;
     char *mkey = notification_msg_key(dub_json_str(job, "tag"), dub_json_str(job, "key"));
-    const char *argv[] = {"EVAL", notification_state_script,           "1",
-                          mkey,   ok[i] && synced ? "sent" : "queued", now};
+    const char *argv[] = {"EVAL", notification_state_script, "1", mkey, "sent", now};
     dub_cache_pipeline_add(p, 6, argv, NULL);
     free(mkey);
+    nsent++;
   }
-  rc = dub_cache_pipeline_exec(s->cache, p, &replies);
+  rc = nsent ? dub_cache_pipeline_exec(s->cache, p, &replies) : DUB_OK;
   dub_cache_pipeline_free(p);
-  if(!rc) {
+  if(!rc && nsent) {
     json_t *extra = extra_detail("written to the outbox", 0);
+    size_t k = 0;
     json_array_foreach(jobs, i, job)
     {
-      if(ok[i] && synced)
-        notification_state_note(
-            s->n, job, "sent",
-            replies[i]->type == DUB_CACHE_ARRAY ? replies[i]->elements[1]->integer : -1,
-            extra, &s->acks);
+      if(out[i] != WRITTEN || !synced)
+        continue;
+      const struct dub_cache_reply *r = replies[k++];
+      notification_state_note(s->n, job, "sent",
+                              r->type == DUB_CACHE_ARRAY ? r->elements[1]->integer : -1,
+                              extra, &s->acks);
     }
     json_decref(extra);
-    dub_cache_replies_free(replies, n);
+    dub_cache_replies_free(replies, nsent);
   }
-  free(ok);
+  json_array_foreach(jobs, i, job)
+  {
+    if(out[i] == NO_ADDRESS)
+      settle(s, job, NOTIFY_PERMANENT, "no address to write to", attempts[i]);
+    else if(out[i] == NOT_WRITTEN || (out[i] == WRITTEN && !synced))
+      settle(s, job, NOTIFY_TEMPORARY,
+             out[i] == NOT_WRITTEN ? "outbox file not written" : "outbox not synced",
+             attempts[i]);
+  }
+  free(out);
+  free(attempts);
   return rc;
 }
 

@@ -3,11 +3,14 @@ bad requests, reporter protection at rest, and a clean stop on SIGTERM."""
 import json
 import os
 import time
+import uuid
 
 import pytest
 import requests
 
-from conftest import HOTLINE, OPS, UNIT_OA, problem_event
+from assigning import OwnUnit
+from conftest import HOTLINE, OPS, UNIT_OA, problem_event, wait_until
+from notify_helpers import deadline_event, notifications
 
 
 def assert_error(r, status, code):
@@ -228,3 +231,43 @@ def test_reporter_identity_never_at_rest_in_clear(stack, case):
         data = open(path, "rb").read()
         assert REPORTER["name"].encode() not in data
         assert REPORTER["email"].split("@")[0].encode() not in data
+
+
+def test_outbox_that_cannot_be_written_is_retried_not_left_queued(stack):
+    """A warning whose outbox files cannot be written (a regular file stands where the
+    outbox folder was: ENOTDIR, which root cannot override either) becomes a
+    temporary-failure with a retry, and is written and "sent" once the folder is
+    back. It used to stay "queued" with nothing to take it up again."""
+    unit = OwnUnit(stack, "OB", handlers=1)
+    officer = unit.officers[0]
+    case = f"DBOB{uuid.uuid4().hex[:22].upper()}"
+    away = stack.outbox + ".away"
+    try:
+        os.rename(stack.outbox, away)
+        open(stack.outbox, "w").close()
+        try:
+            deadline_event(stack, "duban.case.warning", case, clock="resolve",
+                           due_at="2026-10-12T23:59:59+08:00", unit=unit.unit,
+                           officer=officer)
+
+            def failed():
+                notes = notifications(stack, case)
+                return len(notes) == 2 and \
+                    all(n["status"] == "temporary-failure" for n in notes) and notes
+            wait_until(failed, 60, "SMS and email of the warning temporary failures",
+                       step=0.3, show=lambda: notifications(stack, case))
+        finally:
+            os.remove(stack.outbox)
+            os.rename(away, stack.outbox)
+
+        def sent():
+            notes = notifications(stack, case)
+            return len(notes) == 2 and all(n["status"] == "sent" for n in notes) and notes
+        notes = wait_until(sent, 120, "SMS and email sent once the outbox is back",
+                           step=0.5, show=lambda: notifications(stack, case))
+        assert {n["channel"] for n in notes} == {"sms", "email"}
+        assert all(n["attempts"] >= 2 for n in notes), notes
+        files = [p for p in stack.outbox_files() if case in open(p, encoding="utf-8").read()]
+        assert len(files) == 2, files
+    finally:
+        unit.close()
