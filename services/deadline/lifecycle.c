@@ -680,3 +680,14 @@ bool deadline_case_overdue(const json_t *doc, int64_t now_ms)
   return ((s & S_RESOLVING) && now_ms > ms_of(doc, "due_at")) ||
          ((s & S_ACCEPTING) && now_ms > ms_of(doc, "accept_by"));
 }
+
+struct deadline_takeover deadline_takeover_decide(int64_t high, int64_t committed,
+                                                  bool state_present)
+{
+  struct deadline_takeover t = {.known = high >= 0};
+  if(!t.known)
+    return t;
+  t.rebuild = high > 0 && !state_present;
+  t.armed = high == 0 || (!t.rebuild && committed >= high);
+  return t;
+}

@@ -82,4 +82,19 @@ void deadline_case_counts(const json_t *doc, struct deadline_counts *out);
  * not accepted past its accept moment. */
 bool deadline_case_overdue(const json_t *doc, int64_t now_ms);
 
+/* What a partition of duban.cases needs when this instance takes it over. */
+struct deadline_takeover {
+  bool known;   /* its high watermark is known; if not, ask again (and arm nothing) */
+  bool rebuild; /* read it from the beginning: Redis lacks its state */
+  bool armed;   /* its timers may fire now: nothing is left to read */
+};
+
+/* Decides from the partition's high watermark ('high', -1 when the broker did not say),
+ * the group's committed offset ('committed', -1 when none) and whether Redis holds the
+ * partition's state ('state_present', looked at only when high > 0). A partition is
+ * armed only when it is known that nothing written before the takeover is left to read:
+ * an unknown watermark is not "nothing to read". */
+struct deadline_takeover deadline_takeover_decide(int64_t high, int64_t committed,
+                                                  bool state_present);
+
 #endif

@@ -8,6 +8,7 @@
  * is in flight and is not published again. And a revoke waits for the scheduler's round,
  * so nothing fires for a partition after it was given up. */
 #include "deadline.h"
+#include "lifecycle.h"
 
 #include "cache/cache.h"
 #include "core/alloc.h"
@@ -226,8 +227,19 @@ void deadline_on_assign(void *ctx, struct dub_kafka_assignment *parts, size_t co
     int32_t p = parts[i].partition;
     if(!in_range(p) || strcmp(parts[i].topic, DEADLINE_CASES_TOPIC) != 0)
       continue;
-    /* Records there, but no sign that Redis holds what they imply: read them all. */
-    bool rebuild = parts[i].high != 0 && !marker_present(d, p);
+    /* Records there, but no sign that Redis holds what they imply: read them all. An
+     * unknown high watermark (the broker did not answer in time, as when its restart
+     * caused this rebalance) decides nothing: the partition is read as it is, its
+     * timers stay unarmed, and the consumer asks again at its next poll. */
+    const struct deadline_takeover t = deadline_takeover_decide(
+        parts[i].high, parts[i].committed, parts[i].high <= 0 || marker_present(d, p));
+    bool rebuild = t.rebuild, armed = t.armed;
+    if(!t.known) {
+      dub_log_warn("partition %d: high watermark unknown; timers stay unarmed, asking "
+                   "again",
+                   (int)p);
+      dub_runtime_reassess(d->rt, DEADLINE_CASES_TOPIC, p);
+    }
     if(rebuild) {
       dub_log_warn("partition %d of %s is not complete in redis: rebuilding it from the "
                    "beginning",
@@ -235,9 +247,6 @@ void deadline_on_assign(void *ctx, struct dub_kafka_assignment *parts, size_t co
       forget(d, p);
       parts[i].start = DUB_KAFKA_OFFSET_BEGINNING;
     }
-    /* Nothing to read (or no way to know): armed at once. */
-    bool armed = parts[i].high < 0 || parts[i].high == 0 ||
-                 (!rebuild && parts[i].committed >= parts[i].high);
     pthread_mutex_lock(&d->lock);
     struct deadline_partition *dp = &d->parts[p];
     dp->owned = true;
@@ -314,7 +323,7 @@ void deadline_partition_progress(struct deadline *d, int32_t p, int64_t offset)
   bool armed_now = false;
   pthread_mutex_lock(&d->lock);
   struct deadline_partition *dp = &d->parts[p];
-  if(dp->owned && !dp->armed && offset + 1 >= dp->target) {
+  if(dp->owned && !dp->armed && dp->target >= 0 && offset + 1 >= dp->target) {
     dp->armed = true;
     dp->rebuilding = false;
     dp->recompute = true;

@@ -576,6 +576,33 @@ static void test_unknown_type_is_ignored_and_redelivery_detected(void **state_)
   json_decref(doc);
 }
 
+/* Review C6: a partition whose high watermark is unknown was armed at once, so after a
+ * broker restart a rebuild from the beginning fired timers whose fired events it had
+ * not re-read yet. Unknown is now "ask again", never "nothing to read". */
+static void test_takeover_arms_only_what_is_known_to_be_read(void **state)
+{
+  (void)state;
+  struct deadline_takeover t = deadline_takeover_decide(-1, 500, true);
+  assert_false(t.known);
+  assert_false(t.armed);
+  assert_false(t.rebuild);
+  t = deadline_takeover_decide(-1, -1, false); /* no marker either: still nothing */
+  assert_false(t.armed);
+  assert_false(t.rebuild);
+  t = deadline_takeover_decide(0, -1, false); /* an empty partition */
+  assert_true(t.known && t.armed && !t.rebuild);
+  t = deadline_takeover_decide(500, 500, true); /* read to the end by the group */
+  assert_true(t.armed && !t.rebuild);
+  t = deadline_takeover_decide(500, 499, true); /* a record left to read */
+  assert_false(t.armed);
+  assert_false(t.rebuild);
+  t = deadline_takeover_decide(500, -1, true); /* never committed */
+  assert_false(t.armed);
+  t = deadline_takeover_decide(500, 500, false); /* Redis lost it: read it all again */
+  assert_true(t.rebuild);
+  assert_false(t.armed);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -592,6 +619,7 @@ int main(void)
       cmocka_unit_test(test_failed_verification_reopens_from_its_time),
       cmocka_unit_test(test_provisional_year_is_recomputed),
       cmocka_unit_test(test_unknown_type_is_ignored_and_redelivery_detected),
+      cmocka_unit_test(test_takeover_arms_only_what_is_known_to_be_read),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
