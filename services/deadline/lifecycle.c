@@ -603,6 +603,9 @@ json_t *deadline_case_timer_data(const json_t *doc, const struct deadline_due *d
       "calendar_provisional", json_object_get(doc, "calendar_provisional"));
   if(json_is_null(json_object_get(data, "unit")))
     json_object_del(data, "unit");
+  /* For notification's recusal check, which must not depend on a summary in Redis. */
+  if(json_is_string(json_object_get(doc, "subject_unit")))
+    json_object_set(data, "subject_unit", json_object_get(doc, "subject_unit"));
   if(strcmp(due->type, "duban.case.escalated") == 0) {
     json_object_set_new(data, "level", json_integer(due->level));
     json_object_set(data, "due_at", json_object_get(doc, "due_at"));

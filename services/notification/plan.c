@@ -206,10 +206,15 @@ static void plan_recipient(struct plan *p, const json_t *channels, const char *r
   json_decref(kafka_key);
 }
 
-/* Plans the jobs of one event and writes them, counted in 'acks' (the caller waits). */
-static void plan_event(struct notification *n, const struct dub_config *config,
-                       const json_t *routes, const struct dub_case_event *ev,
-                       const json_t *info, struct notification_acks *acks)
+/* Plans the jobs of one event and writes them, counted in 'acks' (the caller waits).
+ * DUB_ERR_NOT_FOUND with *why, and nothing sent, when the route names officers by role
+ * (unit head, supervisors, leaders) and the case's subject unit is unknown: recusals
+ * cannot be checked then, and no message is better than one to a recused officer. The
+ * assigned officer alone needs no check: assignment never assigns one in conflict. */
+static enum dub_err plan_event(struct notification *n, const struct dub_config *config,
+                               const json_t *routes, const struct dub_case_event *ev,
+                               const json_t *info, struct notification_acks *acks,
+                               char **why)
 {
   const json_t *data = ev->data;
   const char *clock = dub_json_str(data, "clock");
@@ -217,7 +222,21 @@ static void plan_event(struct notification *n, const struct dub_config *config,
   dub_json_int(data, "level", &level);
   const json_t *route = notification_route_find(routes, ev->type, clock, (int)level);
   if(!route)
-    return;
+    return DUB_OK;
+  /* Deadline's timer events carry it; the case's summary in Redis has it otherwise. */
+  const char *subject_unit = dub_json_str(data, "subject_unit");
+  if(!subject_unit)
+    subject_unit = dub_json_str(info, "subject_unit");
+  const json_t *to = json_object_get(route, "to");
+  if(!subject_unit && (dub_json_array_has_str(to, NOTIFY_ROLE_UNIT_HEAD) ||
+                       dub_json_array_has_str(to, NOTIFY_ROLE_SUPERVISORS) ||
+                       dub_json_array_has_str(to, NOTIFY_ROLE_LEADERS))) {
+    *why = dub_xasprintf("%s for case '%s': the case's subject unit is unknown (not in "
+                         "the event, no summary of the case in redis), so recusals "
+                         "cannot be checked; nothing sent",
+                         ev->type, ev->case_id);
+    return DUB_ERR_NOT_FOUND;
+  }
   const char *officer_id = dub_json_str(data, "officer");
   if(!officer_id)
     officer_id = dub_json_str(info, "officer");
@@ -277,9 +296,9 @@ static void plan_event(struct notification *n, const struct dub_config *config,
     free(me);
     json_decref(who);
   }
-  json_t *officers = notification_recipients(route, config->directory, officer_id,
-                                             unit_id, dub_json_str(info, "subject_unit"),
-                                             json_object_get(info, "recused"));
+  json_t *officers =
+      notification_recipients(route, config->directory, officer_id, unit_id, subject_unit,
+                              json_object_get(info, "recused"));
   size_t i;
   json_t *o;
   json_array_foreach(officers, i, o)
@@ -302,6 +321,7 @@ static void plan_event(struct notification *n, const struct dub_config *config,
                json_array_size(p.jobs));
   json_decref(p.jobs);
   json_decref(p.vars);
+  return DUB_OK;
 }
 
 /* The case as notification remembers it; a new empty object when unknown. */
@@ -474,7 +494,7 @@ static enum dub_err on_case_event(struct notification *n, const struct dub_kafka
     goto out; /* needs manual assignment: nobody to tell yet */
   const json_t *routes;
   const struct dub_config *config = good_config(n, &routes);
-  plan_event(n, config, routes, &ev, info, acks);
+  rc = plan_event(n, config, routes, &ev, info, acks, why);
 out:
   json_decref(info);
   dub_case_event_release(&ev);

@@ -63,7 +63,7 @@ class OwnUnit:
     subject_of(prefix, strategy) there. Written into the stack's copy of the
     configuration and reloaded; close() restores the configuration as it was."""
 
-    def __init__(self, stack, prefix, handlers=8):
+    def __init__(self, stack, prefix, handlers=8, head=None):
         code = MODULE_CODES[prefix]
         self.stack = stack
         self.unit = f"U-{prefix}"
@@ -79,8 +79,10 @@ class OwnUnit:
         directory = json.loads(self.saved["directory.json"])
         rules = json.loads(self.saved["rules.json"])
         assert not any(u["id"] == self.unit for u in directory["units"]), self.unit
-        directory["units"].append({"id": self.unit, "name": f"测试组{prefix}",
-                                   "kind": "inspection_group"})
+        own = {"id": self.unit, "name": f"测试组{prefix}", "kind": "inspection_group"}
+        if head is not None:  # the index of the officer who heads the unit
+            own["head"] = self.officers[head]
+        directory["units"].append(own)
         for i, oid in enumerate(self.officers):
             directory["officers"].append({
                 "id": oid, "name": f"测试{prefix}{i}", "unit": self.unit,

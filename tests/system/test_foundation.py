@@ -271,3 +271,48 @@ def test_outbox_that_cannot_be_written_is_retried_not_left_queued(stack):
         assert len(files) == 2, files
     finally:
         unit.close()
+
+
+def test_role_recipients_need_a_known_subject_unit(stack):
+    """Recusal fails closed (review C8). An overdue goes to the officer and the unit
+    head; whether the head must be left out depends on the unit the case is about. With
+    no subject unit in the event and no summary of the case in Redis (never seen by
+    notification, or evicted), nothing is sent and the event is dead-lettered saying
+    why; it used to go to everyone on the route. With the subject unit in the event, as
+    deadline's timer events now carry it, both are told."""
+    unit = OwnUnit(stack, "OB", handlers=2, head=1)
+    officer, head = unit.officers
+    since = int(time.time() * 1000)
+    try:
+        unknown = f"DBOB{uuid.uuid4().hex[:22].upper()}"
+        deadline_event(stack, "duban.case.overdue", unknown, clock="resolve",
+                       due_at="2026-10-12T23:59:59+08:00", unit=unit.unit, officer=officer)
+        known = f"DBOB{uuid.uuid4().hex[:22].upper()}"
+        deadline_event(stack, "duban.case.overdue", known, clock="resolve",
+                       due_at="2026-10-12T23:59:59+08:00", unit=unit.unit, officer=officer,
+                       subject_unit="U-OB-SUBJECT")
+
+        def told(case):
+            notes = notifications(stack, case)
+            return len(notes) == 4 and notes
+        notes = wait_until(lambda: told(known), 60, "the officer and the head told",
+                           step=0.3, show=lambda: notifications(stack, known))
+        assert {(n["recipient_id"], n["channel"]) for n in notes} == {
+            (officer, "sms"), (officer, "email"), (head, "sms"), (head, "email")}
+
+        def dead_letter():
+            for line in stack.topic("duban.dlq", since_ms=since).decode().splitlines():
+                key, _, value = line.split("\t", 2)
+                record = json.loads(value)
+                # deadline dead-letters it too (a case it has not seen): not that one
+                if key == unknown and "recusals" in record.get("detail", ""):
+                    return record
+            return None
+        record = wait_until(dead_letter, 60, f"a dead letter for {unknown}", step=0.3)
+        assert record["reason"] == "not_found", record
+        assert "subject unit is unknown" in record["detail"], record
+        assert record["origin"]["topic"] == "duban.cases", record
+        # The dead letter is written once the event was handled: nothing was planned.
+        assert notifications(stack, unknown) == []
+    finally:
+        unit.close()

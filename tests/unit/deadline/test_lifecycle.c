@@ -342,6 +342,8 @@ static void test_backdated_case_fires_each_timer_once_in_order(void **state_)
   assert_true(c.open && c.overdue);
   json_t *data = deadline_case_timer_data(doc, &due[4]);
   assert_member(data, "escalate_at", "2026-10-26T23:59:59+08:00");
+  /* The unit the case is about rides along, for notification's recusal check. */
+  assert_member(data, "subject_unit", "U-STREET-07");
   json_decref(data);
   json_decref(doc);
 }
