@@ -61,6 +61,31 @@ struct dub_kafka_producer_conf {
 typedef void (*dub_kafka_delivery_fn)(void *opaque, enum dub_err err, int32_t partition,
                                       int64_t offset);
 
+/* An ack group: a count of produced messages whose delivery reports a caller waits for.
+ * Reference counted: the caller holds one reference, each counted message another until
+ * its report, so a caller that stops waiting (a timeout, a stop) and releases its
+ * reference never leaves a late report writing into freed memory. Thread-safe. Use:
+ *   dub_kafka_acks_add(a); produce with dub_kafka_acks_report as the callback and 'a'
+ *   as its opaque; if the produce call fails, dub_kafka_acks_cancel(a) instead. */
+struct dub_kafka_acks;
+
+/* A new group, with the caller's reference; end it with dub_kafka_acks_release(). */
+struct dub_kafka_acks *dub_kafka_acks_new(void);
+/* Counts one message about to be produced (takes a reference for its report). */
+void dub_kafka_acks_add(struct dub_kafka_acks *acks);
+/* A dub_kafka_delivery_fn: the report of one counted message ('opaque' is the group). */
+void dub_kafka_acks_report(void *opaque, enum dub_err err, int32_t partition,
+                           int64_t offset);
+/* The produce call of a counted message failed: no report will come; counts it failed. */
+void dub_kafka_acks_cancel(struct dub_kafka_acks *acks);
+/* Waits, on the monotonic clock, until every counted message was reported or
+ * timeout_ms passed. DUB_OK when all were reported and none failed; DUB_ERR_TIMEOUT
+ * when some are still out; DUB_ERR_UNAVAILABLE when one failed. */
+enum dub_err dub_kafka_acks_wait(struct dub_kafka_acks *acks, int timeout_ms);
+/* Drops the caller's reference: the group goes once the last report came. NULL is a
+ * no-op. */
+void dub_kafka_acks_release(struct dub_kafka_acks *acks);
+
 /* Creates an idempotent producer (enable.idempotence=true, acks=all, nagle off, linger 5
  * ms, partitioner murmur2_random as Java clients use, so keys land on the same partition
  * whoever writes them) and starts its background poll thread. DUB_ERR_CONFIG with a new

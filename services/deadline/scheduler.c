@@ -27,7 +27,7 @@
 
 #define FIRE_BATCH 2000     /* cases looked at per partition and round */
 #define RECOMPUTE_BATCH 500 /* open cases recomputed per partition and round */
-#define ACK_WAIT_MS 60000   /* longer than the producer's delivery timeout */
+#define ACK_NAG_MS 10000 /* how often a wait for delivery reports says it still waits */
 #define GAUGE_EVERY_MS 2000
 
 /* One published event awaiting its acknowledgement. */
@@ -132,17 +132,25 @@ static bool publish(struct deadline *d, struct round *round, struct fire *f,
   return true;
 }
 
-/* Waits for every acknowledgement of the round (bounded; the delivery timeout is
- * shorter, so each report comes). */
+/* Waits for every delivery report of the round. Without a bound, on purpose: the
+ * reports write into the round and its fires, which live in the caller's frame, so
+ * giving up would leave them writing into freed memory (review C1); and each report
+ * does come, since the producer fails a message at its delivery timeout (5 s). The
+ * wait is on the monotonic clock and says every ACK_NAG_MS that it still waits, so a
+ * step of the wall clock neither ends it nor hides a stuck producer. */
 static void wait_round(struct round *round)
 {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += ACK_WAIT_MS / 1000;
+  int64_t since = dub_time_mono_ms();
   pthread_mutex_lock(&round->m);
-  while(round->pending > 0)
+  while(round->pending > 0) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ACK_NAG_MS / 1000;
     if(pthread_cond_timedwait(&round->c, &round->m, &until) == ETIMEDOUT)
-      break;
+      dub_log_warn("still waiting for %zu delivery report(s) of timer events, after "
+                   "%lld ms",
+                   round->pending, (long long)(dub_time_mono_ms() - since));
+  }
   pthread_mutex_unlock(&round->m);
 }
 
@@ -204,7 +212,11 @@ static void batch_open(struct batch *b, size_t count, size_t fires_per_case)
   b->nfires = 0;
   b->round.pending = 0;
   pthread_mutex_init(&b->round.m, NULL);
-  pthread_cond_init(&b->round.c, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* wait_round() measures on it */
+  pthread_cond_init(&b->round.c, &attr);
+  pthread_condattr_destroy(&attr);
 }
 
 /* Reads the documents; false when Redis does not answer. */

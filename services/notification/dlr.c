@@ -108,6 +108,7 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
                "delivery report %ld for %s: %s", st, key, stored);
     dub_http_reply_json(reply, 200, json_pack("{s:s}", "status", stored));
   }
+  notification_acks_end(&acks); /* when not waited for: a write failed */
   free(stored);
   json_decref(job);
   return rc;

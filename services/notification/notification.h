@@ -127,9 +127,11 @@ void notification_dlr_mac(const struct notification *n, const char *key, char ou
  * acknowledged; 'failed' is set when a write failed). 'job' is borrowed; 'extra'
  * (may be NULL) holds more fields for the record (borrowed). Returns the state now
  * stored. */
+/* The writes to duban.notifications one caller waits for: an ack group of libs/kafka,
+ * made by the first write. Start with {0}; notification_acks_wait() or
+ * notification_acks_end() ends it (the next write starts a new one). */
 struct notification_acks {
-  _Atomic long pending;
-  _Atomic int failed;
+  struct dub_kafka_acks *group;
 };
 extern const char notification_state_script[];
 enum dub_err notification_state_set(struct notification *n, struct dub_cache *cache,
@@ -141,9 +143,12 @@ enum dub_err notification_state_set(struct notification *n, struct dub_cache *ca
 void notification_state_note(struct notification *n, const json_t *job, const char *state,
                              long long attempts, const json_t *extra,
                              struct notification_acks *acks);
-/* Waits until every write counted in 'acks' was acknowledged (bounded by timeout_ms).
- * DUB_ERR_UNAVAILABLE when one failed or the time ran out. */
+/* Waits until every write counted in 'acks' was acknowledged (bounded by timeout_ms),
+ * then ends the group. DUB_ERR_UNAVAILABLE when one failed or the time ran out; the
+ * reports still out then go to the group, which outlives them. */
 enum dub_err notification_acks_wait(struct notification_acks *acks, int timeout_ms);
+/* Ends the group without waiting (a no-op when none was started). */
+void notification_acks_end(struct notification_acks *acks);
 /* Writes 'value' (borrowed) to duban.notifications keyed by 'recipient' with header
  * duban-kind: 'kind', counted in 'acks'. */
 enum dub_err notification_produce(struct notification *n, const char *recipient,

@@ -519,4 +519,5 @@ void notification_on_case_events(void *ctx, const struct dub_kafka_msg *msgs,
       }
     }
   }
+  notification_acks_end(&acks);
 }

@@ -868,7 +868,7 @@ static void on_batch(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
   free(raw);
   if(!rc)
     rc = notification_acks_wait(&s->acks, ACK_TIMEOUT_MS);
-  atomic_store(&s->acks.failed, 0);
+  notification_acks_end(&s->acks);
   if(rc) {
     /* Redis or Kafka away: the whole batch comes again; the claims make that safe. */
     for(size_t i = 0; i < n; i++)
@@ -1014,7 +1014,6 @@ static void run_due(struct notification_sender *s)
   }
   dub_cache_reply_free(r);
   notification_acks_wait(&s->acks, ACK_TIMEOUT_MS);
-  atomic_store(&s->acks.failed, 0);
 }
 
 /* ---- rebuilding Redis from duban.notifications ------------------------------------ */

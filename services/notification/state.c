@@ -38,45 +38,35 @@ void notification_count(struct notification *n, const char *channel,
   free(labels);
 }
 
-static void delivered_cb(void *opaque, enum dub_err err, int32_t partition,
-                         int64_t offset)
-{
-  struct notification_acks *acks = opaque;
-  (void)partition;
-  (void)offset;
-  if(err)
-    atomic_store(&acks->failed, 1);
-  atomic_fetch_sub(&acks->pending, 1);
-}
-
 enum dub_err notification_produce(struct notification *n, const char *recipient,
                                   const char *kind, const json_t *value,
                                   struct notification_acks *acks)
 {
   char *text = dub_json_dump(value);
   const struct dub_kafka_header h = {NOTIFY_KIND_HEADER, kind, strlen(kind)};
-  atomic_fetch_add(&acks->pending, 1);
-  enum dub_err rc =
-      dub_kafka_produce(dub_runtime_producer(n->rt), NOTIFY_TOPIC, recipient,
-                        strlen(recipient), text, strlen(text), &h, 1, delivered_cb, acks);
-  if(rc) {
-    atomic_fetch_sub(&acks->pending, 1);
-    atomic_store(&acks->failed, 1);
-  }
+  if(!acks->group)
+    acks->group = dub_kafka_acks_new();
+  dub_kafka_acks_add(acks->group);
+  enum dub_err rc = dub_kafka_produce(dub_runtime_producer(n->rt), NOTIFY_TOPIC,
+                                      recipient, strlen(recipient), text, strlen(text),
+                                      &h, 1, dub_kafka_acks_report, acks->group);
+  if(rc)
+    dub_kafka_acks_cancel(acks->group);
   free(text);
   return rc;
 }
 
 enum dub_err notification_acks_wait(struct notification_acks *acks, int timeout_ms)
 {
-  int64_t until = dub_time_mono_ms() + timeout_ms;
-  while(atomic_load(&acks->pending) > 0 && dub_time_mono_ms() < until) {
-    struct timespec ts = {0, 500000};
-    nanosleep(&ts, NULL);
-  }
-  if(atomic_load(&acks->pending) > 0 || atomic_load(&acks->failed))
-    return DUB_ERR_UNAVAILABLE;
-  return DUB_OK;
+  enum dub_err rc = acks->group ? dub_kafka_acks_wait(acks->group, timeout_ms) : DUB_OK;
+  notification_acks_end(acks);
+  return rc ? DUB_ERR_UNAVAILABLE : DUB_OK;
+}
+
+void notification_acks_end(struct notification_acks *acks)
+{
+  dub_kafka_acks_release(acks->group);
+  acks->group = NULL;
 }
 
 void notification_state_note(struct notification *n, const json_t *job, const char *state,

@@ -6,6 +6,7 @@ import hmac
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -183,6 +184,50 @@ def test_delivery_reports_only_from_the_allow_list_and_with_our_mac(stack, gatew
     assert out.returncode != 0
     assert "DUBAN_DLR_ALLOW: 'kannel.local' is not an IPv4 or IPv6 address or prefix" \
         in out.stderr
+
+
+def test_delivery_report_while_kafka_is_frozen(stack, gateway):
+    """Review C1. A delivery report's handler writes the new state to
+    duban.notifications and waits 5 s for Kafka's acknowledgement; the producer gives a
+    message up after 5 s too, so with the broker frozen the report of that write comes
+    after the handler has answered 503 and returned. It used to land in the handler's
+    dead stack frame (a stack-use-after-return under the ASan build, which aborts
+    notification); it now lands in an ack group that outlives the handler. After the
+    broker is back, notification answers and the report, sent again, is taken."""
+    kannel, _, urls = gateway
+    case = new_case(stack, phone="+8613812340012")
+    officer = stack.wait_for("assignment", f"/v1/assignments/{case}").json()["officer"]
+    wait_until(lambda: [m for m in sms_about(kannel, case) if "签收" in m[1]], ARRIVAL_S)
+    sms = wait_until(lambda: [n for n in notifications(stack, case)
+                              if n["recipient_id"] == officer and n["channel"] == "sms"],
+                     ARRIVAL_S)
+    key = sms[0]["key"]
+    blind = hmac.new(bytes.fromhex(stack.env["DUBAN_PII_KEY"]), b"duban blind v1",
+                     "sm3").digest()
+    mac = hmac.new(blind, f"dlr:{key}".encode(), "sm3").hexdigest()
+    pid = int(open(os.path.join(stack.var_dir, "kafka", "kafka.pid")).read())
+    before = stack.pid("notification")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        r = requests.get(stack.url("notification", "/v1/dlr"), timeout=30,
+                         params={"k": key, "t": case, "m": mac, "s": "1"})
+        answered = time.monotonic() - start
+        assert r.status_code == 503, r.text
+        # Past the producer's delivery timeout: the late report has come by now.
+        time.sleep(max(0.0, 8 - answered))  # the fault's duration, not a wait for it
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: stack.get("notification", "/readyz", token=None).status_code == 200,
+               60, "notification ready after the broker is back", step=0.2)
+    assert stack.pid("notification") == before, "notification restarted"
+    r = wait_until(lambda: (lambda x: x.status_code == 200 and x)(
+        requests.get(stack.url("notification", "/v1/dlr"), timeout=30,
+                     params={"k": key, "t": case, "m": mac, "s": "1"})),
+        30, "the report taken once Kafka is back", step=0.5)
+    assert r.json()["status"] in ("sent", "delivered"), r.text
+    print(f"\ndelivery report with the broker frozen: 503 after {answered:.1f} s; "
+          f"taken again afterwards: {r.json()['status']}")
 
 
 def test_quiet_hours_hold_non_urgent_sms_until_the_window_ends(stack, gateway):

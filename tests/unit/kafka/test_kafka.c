@@ -779,12 +779,64 @@ static void test_produce_batch(void **state)
     json_decref(events[i]);
 }
 
+/* Review C1: a waiter that gives up must not leave delivery reports writing into
+ * memory it freed. Three messages to a dead broker: the wait times out at 50 ms and
+ * the caller drops the group at once; the reports (failures, at the 300 ms delivery
+ * timeout) still land in the group, which lives until the last of them (ASan and TSan
+ * builds check that). Then: a failed report makes the wait fail, and acknowledged
+ * writes make it succeed. */
+static void test_ack_group_outlives_its_waiter(void **state)
+{
+  struct fixture *f = *state;
+  struct dub_kafka_producer *producer = NULL;
+  char *why = NULL;
+  struct dub_kafka_producer_conf dead = {.brokers = "127.0.0.1:1",
+                                         .delivery_timeout_ms = 300};
+  assert_int_equal(dub_kafka_producer_new(&dead, &producer, &why), DUB_OK);
+  struct dub_kafka_acks *acks = dub_kafka_acks_new();
+  for(int i = 0; i < 3; i++) {
+    dub_kafka_acks_add(acks);
+    assert_int_equal(dub_kafka_produce(producer, "t.acks", "k", 1, "v", 1, NULL, 0,
+                                       dub_kafka_acks_report, acks),
+                     DUB_OK);
+  }
+  int64_t start = dub_time_mono_ms();
+  assert_int_equal(dub_kafka_acks_wait(acks, 50), DUB_ERR_TIMEOUT);
+  assert_true(dub_time_mono_ms() - start < 250);
+  dub_kafka_acks_release(acks);
+  dub_kafka_producer_free(producer); /* waits for the three reports */
+
+  acks = dub_kafka_acks_new();
+  dub_kafka_acks_add(acks);
+  dub_kafka_acks_report(acks, DUB_ERR_TIMEOUT, -1, -1);
+  dub_kafka_acks_add(acks);
+  dub_kafka_acks_cancel(acks); /* a produce call that failed */
+  assert_int_equal(dub_kafka_acks_wait(acks, 1000), DUB_ERR_UNAVAILABLE);
+  dub_kafka_acks_release(acks);
+
+  struct dub_kafka_producer_conf live = {.brokers = f->brokers,
+                                         .delivery_timeout_ms = 5000};
+  assert_int_equal(dub_kafka_producer_new(&live, &producer, &why), DUB_OK);
+  acks = dub_kafka_acks_new();
+  assert_int_equal(dub_kafka_acks_wait(acks, 0), DUB_OK); /* nothing counted */
+  for(int i = 0; i < 2; i++) {
+    dub_kafka_acks_add(acks);
+    assert_int_equal(dub_kafka_produce(producer, "t.acks", "k", 1, "v", 1, NULL, 0,
+                                       dub_kafka_acks_report, acks),
+                     DUB_OK);
+  }
+  assert_int_equal(dub_kafka_acks_wait(acks, 5000), DUB_OK);
+  dub_kafka_acks_release(acks);
+  dub_kafka_producer_free(producer);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_produce_callback),
       cmocka_unit_test(test_produce_sync_and_ping),
       cmocka_unit_test(test_dead_broker),
+      cmocka_unit_test(test_ack_group_outlives_its_waiter),
       cmocka_unit_test(test_producer_fatal),
       cmocka_unit_test(test_consume_in_order_and_resume),
       cmocka_unit_test(test_on_assign_tells_offsets_and_may_rewind),
