@@ -87,11 +87,15 @@ char *intake_event_key(const char *source, const char *id)
   return dub_xasprintf("duban:intake:event:%s", hex);
 }
 
+/* Counts one outcome. The type label is the event's type only when it is one of
+ * Duban's inbound types, else "other": a publisher, or anyone who can write to
+ * duban.inbound, must not be able to make a new series with every string it sends
+ * (series live as long as the process). */
 static void count(struct intake *in, const char *client, const char *type,
                   const char *status)
 {
   char *c = dub_metrics_label_escape(client ? client : "");
-  char *t = dub_metrics_label_escape(type ? type : "");
+  char *t = dub_metrics_label_escape(type && intake_type_find(in, type) ? type : "other");
   char *labels = dub_xasprintf("client=\"%s\",type=\"%s\",status=\"%s\"", c, t, status);
   dub_metrics_counter_add(
       dub_runtime_metrics(in->rt), "duban_intake_events_total",

@@ -2,9 +2,11 @@
 both CloudEvents modes, dead letters, bad input of every kind, and deduplication that
 survives a restart and a flushed Redis."""
 import json
+import re
 import signal
 import time
 import urllib.parse
+import uuid
 
 import pytest
 import requests
@@ -271,3 +273,18 @@ def test_action_right_after_its_case(stack):
     assert len(actions) == 20
     for key, _, value in actions:
         assert json.loads(value)["data"]["case_id"] == key
+
+
+def test_unknown_types_share_one_metric_series(stack):
+    """Review C10: rejected events were counted under the publisher's own "type", so
+    every distinct string made a series that lives as long as the process. Unknown
+    types are counted as "other"."""
+    tags = [uuid.uuid4().hex for _ in range(3)]
+    for tag in tags:
+        r = stack.post_event(problem_event(f"flood-{tag}", type=f"x.flood.{tag}"))
+        assert r.status_code == 422, r.text
+    text = requests.get(stack.url("intake", "/metrics"), timeout=10).text
+    assert not any(tag in text for tag in tags)
+    assert re.search(r'^duban_intake_events_total\{[^}]*type="other"[^}]*'
+                     r'status="schema_violation"\} [1-9]', text, re.M), \
+        [line for line in text.splitlines() if "other" in line]
