@@ -1,6 +1,10 @@
 /* alloc.c - aborting allocators and the growable buffer. */
 #include "core/alloc.h"
 
+#include "core/log.h"
+
+#include <pthread.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +133,13 @@ char *dub_buf_detach(struct dub_buf *buf)
   buf->data = NULL;
   buf->len = buf->cap = 0;
   return p;
+}
+
+void dub_xthread_create(void *thread, void *(*run)(void *), void *arg, const char *what)
+{
+  int err = pthread_create((pthread_t *)thread, NULL, run, arg);
+  if(err) {
+    dub_log_fatal("cannot start the %s thread: %s", what, strerror(err));
+    abort();
+  }
 }

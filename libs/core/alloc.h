@@ -14,6 +14,10 @@ char *dub_xstrdup(const char *s);
 char *dub_xstrndup(const char *s, size_t n);
 /* printf into a new string. */
 char *dub_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* pthread_create with default attributes that cannot fail either: when the system
+ * refuses a thread (EAGAIN: no memory or a thread limit), it logs what could not start
+ * ('what') and aborts, rather than leave a pthread_t that a later join would use. */
+void dub_xthread_create(void *thread, void *(*run)(void *), void *arg, const char *what);
 
 /* Growable byte buffer, always NUL-terminated. Initialise with DUB_BUF_INIT. */
 struct dub_buf {

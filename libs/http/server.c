@@ -592,9 +592,10 @@ void dub_http_stop(struct dub_http_server *server)
   if(!server)
     return;
   server->stopping_hint = true;
+  /* The listening socket stays open until the daemon has stopped: microhttpd.h says
+   * that in threaded modes it must not be closed before MHD_stop_daemon (its threads
+   * may still select on the number, which a new file could take). */
   MHD_socket fd = MHD_quiesce_daemon(server->daemon);
-  if(fd != MHD_INVALID_SOCKET)
-    close(fd);
   wait_idle(server, server->drain_ms);
   long left = atomic_load(&server->inflight);
   if(left)
@@ -605,6 +606,8 @@ void dub_http_stop(struct dub_http_server *server)
   pending_force_all(server);
   wait_idle(server, 1000);
   MHD_stop_daemon(server->daemon);
+  if(fd != MHD_INVALID_SOCKET)
+    close(fd);
   route_table_release(&server->table);
   dub_auth_unref(server->auth);
   dub_metrics_free(server->own_metrics);

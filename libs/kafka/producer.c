@@ -55,12 +55,13 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
   (void)rk;
   (void)opaque;
   struct delivery *d = rkm->_private;
-  if(!d)
-    return;
   enum dub_err err = kafka_map_err(rkm->err);
+  /* Logged also for a message produced without a callback: nobody else would say it. */
   if(err)
     dub_log_warn("kafka delivery to '%s' failed: %s", rd_kafka_topic_name(rkm->rkt),
                  rd_kafka_err2str(rkm->err));
+  if(!d)
+    return;
   d->cb(d->opaque, err, err ? -1 : rkm->partition, err ? -1 : rkm->offset);
   free(d);
 }

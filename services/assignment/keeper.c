@@ -334,7 +334,7 @@ enum dub_err assignment_keeper_start(struct assignment *a, char **why)
   k->a = a;
   k->brokers = dub_xstrdup(env->brokers);
   k->token = dub_xasprintf("%ld-%lld", (long)getpid(), (long long)dub_time_now_ms());
-  pthread_create(&k->thread, NULL, run, k);
+  dub_xthread_create(&k->thread, run, k, "workload keeper");
   a->keeper = k;
   return DUB_OK;
 }

@@ -471,7 +471,7 @@ void assignment_decoder_start(struct assignment *a)
   d->a = a;
   pthread_mutex_init(&d->lock, NULL);
   pthread_cond_init(&d->cond, NULL);
-  pthread_create(&d->thread, NULL, decoder_run, d);
+  dub_xthread_create(&d->thread, decoder_run, d, "decoder");
   a->decoder = d;
 }
 

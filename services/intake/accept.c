@@ -638,7 +638,7 @@ void intake_claimer_start(struct intake *in)
   pthread_mutex_init(&c->lock, NULL);
   pthread_cond_init(&c->cond, NULL);
   in->claimer = c;
-  pthread_create(&c->thread, NULL, claimer_main, in);
+  dub_xthread_create(&c->thread, claimer_main, in, "claimer");
 }
 
 void intake_claimer_stop(struct intake *in)

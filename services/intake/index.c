@@ -261,7 +261,7 @@ enum dub_err intake_index_start(struct intake *in, char **why)
   }
   x->committed =
       dub_xcalloc((size_t)dub_kafka_reader_partitions(x->reader), sizeof *x->committed);
-  pthread_create(&x->thread, NULL, run, x);
+  dub_xthread_create(&x->thread, run, x, "deduplication index");
   in->index = x;
   return DUB_OK;
 }

@@ -139,7 +139,7 @@ enum dub_err intake_recorder_start(struct intake *in, char **why)
   }
   pthread_mutex_init(&rec->lock, NULL);
   pthread_cond_init(&rec->cond, NULL);
-  pthread_create(&rec->thread, NULL, run, rec);
+  dub_xthread_create(&rec->thread, run, rec, "recorder");
   in->recorder = rec;
   return DUB_OK;
 }

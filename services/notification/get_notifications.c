@@ -3,6 +3,7 @@
 #include "notification.h"
 
 #include "cache/cache.h"
+#include "core/alloc.h"
 #include "http/http.h"
 #include "json/json.h"
 #include "runtime/runtime.h"
@@ -85,7 +86,7 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
     dub_cache_reply_free(r);
     return DUB_ERR_UNAVAILABLE;
   }
-  json_t **items = calloc(n ? n : 1, sizeof *items);
+  json_t **items = dub_xcalloc(n ? n : 1, sizeof *items);
   size_t m = 0;
   for(size_t i = 0; i < n; i++) {
     json_t *it = item(r->elements[i]->str, replies[i]);
