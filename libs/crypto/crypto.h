@@ -80,6 +80,12 @@ void dub_crypto_plain_free(char *plain);
 enum dub_err dub_crypto_blind(const struct dub_crypto_keyring *ring, const void *data,
                               size_t len, char out_hex[DUB_CRYPTO_BLIND_HEX_LEN]);
 
+/* Whether 'hex' is dub_crypto_blind() of 'data' under any key of the ring, not only the
+ * current one (a MAC handed out before a key rotation still checks), compared in
+ * constant time. False for an empty ring or a 'hex' that is not 64 hex digits. */
+bool dub_crypto_blind_matches(const struct dub_crypto_keyring *ring, const void *data,
+                              size_t len, const char *hex);
+
 /* Writes SHA-256(data) as 64 lower-case hex digits and a NUL: a stable, unkeyed digest
  * for idempotency and deduplication keys (never for identities: use
  * dub_crypto_blind). */

@@ -183,6 +183,23 @@ enum dub_err dub_crypto_blind(const struct dub_crypto_keyring *ring, const void 
   return DUB_OK;
 }
 
+bool dub_crypto_blind_matches(const struct dub_crypto_keyring *ring, const void *data,
+                              size_t len, const char *hex)
+{
+  unsigned char given[CRYPTO_TAG_LEN], mac[CRYPTO_TAG_LEN];
+  if(!hex || strlen(hex) != 2 * CRYPTO_TAG_LEN ||
+     !dub_hex_decode(hex, 2 * CRYPTO_TAG_LEN, given, sizeof given) || (len && !data))
+    return false;
+  bool found = false;
+  struct crypto_part part = {data, len};
+  for(size_t i = 0; i < ring->nkeys; i++) {
+    const struct crypto_key *key = ring->keys[i];
+    if(!crypto_hmac(ring, key->blind, sizeof key->blind, &part, 1, mac))
+      found |= CRYPTO_memcmp(mac, given, CRYPTO_TAG_LEN) == 0;
+  }
+  return found;
+}
+
 void dub_crypto_sha256_hex(const void *data, size_t len,
                            char out_hex[DUB_CRYPTO_SHA256_HEX_LEN])
 {

@@ -465,15 +465,56 @@ static void test_blind(void **state)
   dub_crypto_keyring_free(ring);
 }
 
+/* Review C11: a delivery report's MAC was checked under the current key only, so after
+ * a rotation every report for an SMS sent before it was refused. */
+static void test_blind_matches_any_key(void **state)
+{
+  (void)state;
+  struct dub_crypto_keyring *before = ring_with("k1", KEY1, NULL, NULL);
+  struct dub_crypto_keyring *after = ring_with("k1", KEY1, "k2", KEY2); /* k2 current */
+  struct dub_crypto_keyring *other = ring_with("k3", KEY2, NULL, NULL);
+  char old_mac[DUB_CRYPTO_BLIND_HEX_LEN], new_mac[DUB_CRYPTO_BLIND_HEX_LEN];
+  const char *what = "dlr:0123abcd";
+  assert_int_equal(dub_crypto_blind(before, what, strlen(what), old_mac), DUB_OK);
+  assert_int_equal(dub_crypto_blind(after, what, strlen(what), new_mac), DUB_OK);
+  assert_string_not_equal(old_mac, new_mac);
+  assert_true(dub_crypto_blind_matches(after, what, strlen(what), old_mac));
+  assert_true(dub_crypto_blind_matches(after, what, strlen(what), new_mac));
+  assert_true(dub_crypto_blind_matches(before, what, strlen(what), old_mac));
+  assert_false(dub_crypto_blind_matches(before, what, strlen(what), new_mac));
+  assert_false(dub_crypto_blind_matches(other, what, strlen(what), old_mac));
+  assert_false(dub_crypto_blind_matches(after, "dlr:0123abce", 12, old_mac));
+  char upper[DUB_CRYPTO_BLIND_HEX_LEN];
+  for(size_t i = 0; i < sizeof upper; i++)
+    upper[i] =
+        (char)(old_mac[i] >= 'a' && old_mac[i] <= 'f' ? old_mac[i] - 32 : old_mac[i]);
+  assert_true(
+      dub_crypto_blind_matches(after, what, strlen(what), upper)); /* hex either case */
+  old_mac[63] = '\0';
+  assert_false(dub_crypto_blind_matches(after, what, strlen(what), old_mac)); /* short */
+  assert_false(dub_crypto_blind_matches(after, what, strlen(what), "zz"));
+  assert_false(dub_crypto_blind_matches(after, what, strlen(what), NULL));
+  dub_crypto_keyring_free(other);
+  dub_crypto_keyring_free(after);
+  dub_crypto_keyring_free(before);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sm4_vector), cmocka_unit_test(test_sm3_vectors),
-      cmocka_unit_test(test_sha256_hex), cmocka_unit_test(test_round_trip),
-      cmocka_unit_test(test_random_iv),  cmocka_unit_test(test_tampering),
-      cmocka_unit_test(test_key_ids),    cmocka_unit_test(test_rotation),
-      cmocka_unit_test(test_spec),       cmocka_unit_test(test_bad_keys),
-      cmocka_unit_test(test_malformed),  cmocka_unit_test(test_blind),
+      cmocka_unit_test(test_sm4_vector),
+      cmocka_unit_test(test_sm3_vectors),
+      cmocka_unit_test(test_sha256_hex),
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_random_iv),
+      cmocka_unit_test(test_tampering),
+      cmocka_unit_test(test_key_ids),
+      cmocka_unit_test(test_rotation),
+      cmocka_unit_test(test_spec),
+      cmocka_unit_test(test_bad_keys),
+      cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_blind),
+      cmocka_unit_test(test_blind_matches_any_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
