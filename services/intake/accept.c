@@ -429,12 +429,13 @@ static void answer_accepted(void *opaque)
   job_free(j);
 }
 
+static void answer_unavailable(void *opaque);
+
 /* Runs on the producer's poll thread once Kafka answered. */
 static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t offset)
 {
   struct job *j = opaque;
   struct intake *in = j->in;
-  struct dub_cache *cache = dub_runtime_cache(in->rt);
   (void)partition;
   (void)offset;
   dub_metrics_histogram_observe(dub_runtime_metrics(in->rt),
@@ -455,15 +456,25 @@ static void delivered(void *opaque, enum dub_err err, int32_t partition, int64_t
     free(rec);
     return;
   }
-  /* Not written: free the claim so that the publisher's retry is taken. After a timeout
-   * the write may still land (a frozen broker catching up): the claim then stays until
-   * it expires, and the index marks the event accepted if it does land. */
-  if(err != DUB_ERR_TIMEOUT) {
-    const char *del[] = {"DEL", j->key};
-    dub_cache_command(cache, NULL, 2, del, NULL);
-  }
   dub_log_at(DUB_LOG_WARN, j->case_id, NULL, "kafka did not acknowledge event: %s",
              dub_err_code(err));
+  /* Not written: free the claim so that the publisher's retry is taken, through the
+   * recorder (this is librdkafka's poll thread, which a Redis round trip would hold up
+   * for every other delivery report); the 503 goes once the claim is gone. After a
+   * timeout the write may still land (a frozen broker catching up): the claim then
+   * stays until it expires, and the index marks the event accepted if it does land. */
+  if(err != DUB_ERR_TIMEOUT) {
+    intake_recorder_add(in, j->key, NULL, NULL, NULL, answer_unavailable, j);
+    return;
+  }
+  answer_unavailable(j);
+}
+
+/* The 503 of an event Kafka did not take: runs on the recorder's thread, or on the
+ * producer's poll thread after a timeout. */
+static void answer_unavailable(void *opaque)
+{
+  struct job *j = opaque;
   struct intake_result r = {0};
   snprintf(r.case_id, sizeof r.case_id, "%s", j->case_id);
   reject(&r, DUB_ERR_UNAVAILABLE,

@@ -76,7 +76,8 @@ void intake_recorder_stop(struct intake *in);
  * call) or was given up; runs on the recorder's thread (or the caller's when the queue
  * is full). */
 typedef void (*intake_written_fn)(void *opaque);
-/* Queues SET key value EX ttl (and SET case_key 1 unless NULL). Strings are copied;
+/* Queues SET key value EX ttl (and SET case_key 1 unless NULL), or DEL key when
+ * 'value' is NULL (then 'ttl' and 'case_key' are NULL too). Strings are copied;
  * 'written' (optional) is called exactly once with 'opaque'. Any thread; never blocks on
  * Redis. */
 void intake_recorder_add(struct intake *in, const char *key, const char *value,

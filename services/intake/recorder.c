@@ -21,7 +21,7 @@
 struct record {
   struct record *next;
   char *key;
-  char *value;
+  char *value; /* NULL: DEL key */
   char *ttl;
   char *case_key;            /* NULL unless a new case */
   intake_written_fn written; /* NULL once told */
@@ -64,7 +64,11 @@ static enum dub_err write_chain(struct intake_recorder *rec, struct record *chai
   struct dub_cache_reply **replies = NULL;
   for(struct record *r = chain; r; r = r->next) {
     const char *set[] = {"SET", r->key, r->value, "EX", r->ttl};
-    dub_cache_pipeline_add(p, 5, set, NULL);
+    const char *del[] = {"DEL", r->key};
+    if(r->value)
+      dub_cache_pipeline_add(p, 5, set, NULL);
+    else
+      dub_cache_pipeline_add(p, 2, del, NULL);
     if(r->case_key) {
       const char *mark[] = {"SET", r->case_key, "1"};
       dub_cache_pipeline_add(p, 3, mark, NULL);
@@ -175,7 +179,7 @@ void intake_recorder_add(struct intake *in, const char *key, const char *value,
   struct record *r = dub_xcalloc(1, sizeof *r);
   r->key = dub_xstrdup(key);
   r->value = dub_xstrdup(value);
-  r->ttl = dub_xstrdup(ttl);
+  r->ttl = dub_xstrdup(ttl ? ttl : "0");
   r->case_key = dub_xstrdup(case_key);
   r->written = written;
   r->opaque = opaque;
