@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Asia/Shanghai has kept UTC+08:00 without daylight saving since 1991. */
 #define DUB_SHANGHAI_OFFSET_MIN 480
@@ -16,6 +17,10 @@
 int64_t dub_time_now_ms(void);
 /* Milliseconds from CLOCK_MONOTONIC, for durations. */
 int64_t dub_time_mono_ms(void);
+/* The CLOCK_MONOTONIC moment 'ms' from now, for pthread_cond_timedwait() on a condition
+ * made with pthread_condattr_setclock(CLOCK_MONOTONIC): a step of the wall clock
+ * neither ends such a wait early nor makes it longer. */
+struct timespec dub_time_mono_after(int64_t ms);
 
 /* Parses an RFC 3339 date-time ("2026-09-29T10:00:00+08:00", fraction optional, 'Z' or
  * an offset required). Gives the instant and, if offset_min is not NULL, the offset it

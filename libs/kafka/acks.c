@@ -75,14 +75,7 @@ void dub_kafka_acks_cancel(struct dub_kafka_acks *a)
 
 enum dub_err dub_kafka_acks_wait(struct dub_kafka_acks *a, int timeout_ms)
 {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += timeout_ms / 1000;
-  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if(until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  const struct timespec until = dub_time_mono_after(timeout_ms);
   pthread_mutex_lock(&a->m);
   while(a->pending && pthread_cond_timedwait(&a->c, &a->m, &until) != ETIMEDOUT)
     ;

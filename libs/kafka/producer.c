@@ -301,13 +301,7 @@ enum dub_err dub_kafka_produce_sync(struct dub_kafka_producer *producer,
     w->refs = 1; /* the callback will never run */
     goto out;
   }
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if(deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  deadline = dub_time_mono_after(timeout_ms);
   pthread_mutex_lock(&w->mu);
   while(!w->done) {
     if(pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)

@@ -143,9 +143,7 @@ static void wait_round(struct round *round)
   int64_t since = dub_time_mono_ms();
   pthread_mutex_lock(&round->m);
   while(round->pending > 0) {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ACK_NAG_MS / 1000;
+    const struct timespec until = dub_time_mono_after(ACK_NAG_MS);
     if(pthread_cond_timedwait(&round->c, &round->m, &until) == ETIMEDOUT)
       dub_log_warn("still waiting for %zu delivery report(s) of timer events, after "
                    "%lld ms",
