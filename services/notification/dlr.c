@@ -28,6 +28,17 @@ void notification_dlr_mac(const struct notification *n, const char *key, char ou
   free(what);
 }
 
+/* Whether 'mac' is notification_dlr_mac() of 'key' under any key of the ring: a report
+ * for an SMS sent before a key rotation still checks. */
+static bool dlr_mac_matches(const struct notification *n, const char *key,
+                            const char *mac)
+{
+  char *what = dub_xasprintf("dlr:%s", key);
+  bool ours = dub_crypto_blind_matches(n->keys, what, strlen(what), mac);
+  free(what);
+  return ours;
+}
+
 /* Kannel's dlr-mask bits: 1 delivered, 2 failed, 4 buffered, 8 SMSC accepted, 16 SMSC
  * rejected. */
 static const char *state_of(long status)
@@ -62,11 +73,7 @@ static enum dub_err handle(void *ctx, struct dub_http_request *req,
                          NULL);
     return DUB_OK;
   }
-  /* Under any key of the ring: a report for an SMS sent before a key rotation. */
-  char *what = dub_xasprintf("dlr:%s", key);
-  bool ours = dub_crypto_blind_matches(n->keys, what, strlen(what), mac);
-  free(what);
-  if(!ours) {
+  if(!dlr_mac_matches(n, key, mac)) {
     dub_http_reply_error(reply, DUB_ERR_FORBIDDEN, "not a delivery report we asked for",
                          NULL);
     return DUB_OK;
