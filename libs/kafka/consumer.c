@@ -34,6 +34,18 @@ struct dub_kafka_consumer {
   atomic_bool fatal;
   struct dub_kafka_header *headers; /* reused for each message */
   size_t header_cap;
+  /* Review C5: while a batch is gathered, each partition revoked meanwhile with how
+   * many messages were gathered before its revocation; those messages belong to the
+   * partition's next owner (which reads them again from the committed offset), so
+   * they are dropped from the batch, never handled here as well. */
+  bool gathering;
+  size_t gathered;
+  struct revoked {
+    char *topic;
+    int32_t partition;
+    size_t before; /* messages [0, before) of the batch are stale if on it */
+  } * revoked;
+  size_t nrevoked, revoked_cap;
   /* Partitions to put to on_assign again at the next poll (any thread adds). */
   pthread_mutex_t reassess_lock;
   struct dub_kafka_partition *reassess; /* topics are copies */
@@ -112,20 +124,57 @@ static void tell_service(struct dub_kafka_consumer *consumer, bool assigned,
 
 #define WATERMARK_TIMEOUT_MS 5000
 
+#define COMMITTED_TRIES_MS 15000
+#define COMMITTED_PAUSE_MS 250
+
+/* The group's committed offsets of 'parts', into a copy of it; NULL if the coordinator
+ * would not tell within COMMITTED_TRIES_MS (asked again every COMMITTED_PAUSE_MS: after
+ * a broker stall or restart it answers "not coordinator" until the group has settled). */
+static rd_kafka_topic_partition_list_t *
+fetch_committed(struct dub_kafka_consumer *consumer,
+                const rd_kafka_topic_partition_list_t *parts)
+{
+  int64_t until = dub_time_mono_ms() + COMMITTED_TRIES_MS;
+  for(;;) {
+    rd_kafka_topic_partition_list_t *committed =
+        rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t err =
+        rd_kafka_committed(consumer->rk, committed, WATERMARK_TIMEOUT_MS);
+    for(int i = 0; !err && i < committed->cnt; i++)
+      err = committed->elems[i].err;
+    if(!err)
+      return committed;
+    rd_kafka_topic_partition_list_destroy(committed);
+    if(dub_time_mono_ms() >= until) {
+      dub_log_error("kafka committed offsets unknown: %s", rd_kafka_err2str(err));
+      return NULL;
+    }
+    dub_log_warn("kafka committed offsets not known yet (%s), asking again",
+                 rd_kafka_err2str(err));
+    sleep_ms(COMMITTED_PAUSE_MS);
+  }
+}
+
 /* Asks the service where the partitions about to be assigned start, telling it their
- * committed offsets and high watermarks. */
+ * committed offsets ('committed', or asked for here when NULL) and high watermarks. */
 static void ask_service(struct dub_kafka_consumer *consumer,
-                        rd_kafka_topic_partition_list_t *parts)
+                        rd_kafka_topic_partition_list_t *parts,
+                        const rd_kafka_topic_partition_list_t *known)
 {
   if(!consumer->on_assign)
     return;
   size_t n = parts->cnt > 0 ? (size_t)parts->cnt : 0;
   struct dub_kafka_assignment *list = dub_xcalloc(n ? n : 1, sizeof *list);
   rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
-  rd_kafka_resp_err_t cerr =
-      rd_kafka_committed(consumer->rk, committed, WATERMARK_TIMEOUT_MS);
-  if(cerr)
-    dub_log_warn("kafka committed offsets unknown: %s", rd_kafka_err2str(cerr));
+  rd_kafka_resp_err_t cerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if(known) {
+    for(int i = 0; i < committed->cnt; i++)
+      committed->elems[i].offset = known->elems[i].offset;
+  } else {
+    cerr = rd_kafka_committed(consumer->rk, committed, WATERMARK_TIMEOUT_MS);
+    if(cerr)
+      dub_log_warn("kafka committed offsets unknown: %s", rd_kafka_err2str(cerr));
+  }
   for(size_t i = 0; i < n; i++) {
     rd_kafka_topic_partition_t *p = &parts->elems[i];
     int64_t low = -1, high = -1;
@@ -149,6 +198,41 @@ static void ask_service(struct dub_kafka_consumer *consumer,
   free(list);
 }
 
+static void note_revoked(struct dub_kafka_consumer *consumer,
+                         const rd_kafka_topic_partition_list_t *parts)
+{
+  for(int i = 0; i < parts->cnt; i++) {
+    if(consumer->nrevoked == consumer->revoked_cap) {
+      consumer->revoked_cap = consumer->revoked_cap ? 2 * consumer->revoked_cap : 16;
+      consumer->revoked = dub_xrealloc(consumer->revoked,
+                                       consumer->revoked_cap * sizeof *consumer->revoked);
+    }
+    consumer->revoked[consumer->nrevoked++] =
+        (struct revoked){dub_xstrdup(parts->elems[i].topic), parts->elems[i].partition,
+                         consumer->gathered};
+  }
+}
+
+static void forget_revoked(struct dub_kafka_consumer *consumer)
+{
+  for(size_t i = 0; i < consumer->nrevoked; i++)
+    free(consumer->revoked[i].topic);
+  consumer->nrevoked = 0;
+}
+
+/* Whether message i of the batch was gathered before its partition was revoked. */
+static bool stale(const struct dub_kafka_consumer *consumer,
+                  const rd_kafka_message_t *rkm, size_t i)
+{
+  for(size_t j = 0; j < consumer->nrevoked; j++) {
+    const struct revoked *r = &consumer->revoked[j];
+    if(i < r->before && r->partition == rkm->partition &&
+       strcmp(r->topic, rd_kafka_topic_name(rkm->rkt)) == 0)
+      return true;
+  }
+  return false;
+}
+
 /* Runs in dub_kafka_consumer_poll() or dub_kafka_consumer_close(). */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -160,7 +244,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
   if(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     log_partitions("assigned", parts);
-    ask_service(consumer, parts);
+    /* Each partition is assigned at an offset of its own, never "the stored one":
+     * librdkafka 2.0 then asks the coordinator itself, and when that request fails as
+     * a whole (NOT_COORDINATOR with no partitions, as after a broker stall) it never
+     * asks again and never starts fetching (librdkafka issue #5586); the consumer sat
+     * idle for good with its partitions assigned. */
+    rd_kafka_topic_partition_list_t *committed = fetch_committed(consumer, parts);
+    for(int i = 0; committed && i < parts->cnt; i++)
+      parts->elems[i].offset = committed->elems[i].offset >= 0
+                                   ? committed->elems[i].offset
+                                   : RD_KAFKA_OFFSET_BEGINNING;
+    ask_service(consumer, parts, committed);
+    if(committed)
+      rd_kafka_topic_partition_list_destroy(committed);
     if(cooperative)
       error = rd_kafka_incremental_assign(rk, parts);
     else
@@ -172,6 +268,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     else
       dub_log_warn("kafka rebalance error: %s", rd_kafka_err2str(err));
     tell_service(consumer, false, parts);
+    if(consumer->gathering)
+      note_revoked(consumer, parts);
     if(!rd_kafka_assignment_lost(rk)) {
       rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
       if(cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -405,7 +503,9 @@ static enum dub_kafka_outcome handle_batch(struct dub_kafka_consumer *consumer,
   char **whys = consumer->batch.whys;
   enum dub_kafka_outcome outcome = DUB_KAFKA_IDLE;
   rkms[n++] = first;
+  consumer->gathering = true;
   while(n < max) {
+    consumer->gathered = n;
     rd_kafka_message_t *rkm = rd_kafka_consumer_poll(consumer->rk, 0);
     if(!rkm)
       break;
@@ -418,6 +518,27 @@ static enum dub_kafka_outcome handle_batch(struct dub_kafka_consumer *consumer,
       break;
     }
     rkms[n++] = rkm;
+  }
+  consumer->gathering = false;
+  bool first_kept = true;
+  if(consumer->nrevoked) {
+    size_t kept = 0;
+    for(size_t i = 0; i < n; i++) {
+      if(!stale(consumer, rkms[i], i))
+        rkms[kept++] = rkms[i];
+      else if(i)
+        rd_kafka_message_destroy(rkms[i]);
+      else
+        first_kept = false; /* the caller's: it destroys it */
+    }
+    if(kept < n)
+      dub_log_info("kafka batch: %zu of %zu messages dropped, their partitions revoked "
+                   "while the batch was gathered",
+                   n - kept, n);
+    forget_revoked(consumer);
+    n = kept;
+    if(!n)
+      return DUB_KAFKA_IDLE;
   }
   memset(results, 0, n * sizeof *results);
   memset(outs, 0, n * sizeof *outs);
@@ -436,7 +557,7 @@ static enum dub_kafka_outcome handle_batch(struct dub_kafka_consumer *consumer,
   for(size_t i = 0; i < n; i++) {
     free(whys[i]);
     whys[i] = NULL;
-    if(i)
+    if(i || !first_kept)
       rd_kafka_message_destroy(rkms[i]); /* the first is the caller's */
   }
   return outcome;
@@ -474,7 +595,7 @@ static void reassess_pending(struct dub_kafka_consumer *consumer)
         rd_kafka_topic_partition_list_add(parts, list[i].topic, list[i].partition)
             ->offset = RD_KAFKA_OFFSET_INVALID;
     if(parts->cnt)
-      ask_service(consumer, parts);
+      ask_service(consumer, parts, NULL);
     seek = rd_kafka_topic_partition_list_new(parts->cnt ? parts->cnt : 1);
     for(int i = 0; i < parts->cnt; i++)
       if(parts->elems[i].offset == RD_KAFKA_OFFSET_BEGINNING)
@@ -573,6 +694,8 @@ void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer)
   for(size_t i = 0; i < consumer->nreassess; i++)
     free((char *)consumer->reassess[i].topic);
   free(consumer->reassess);
+  forget_revoked(consumer);
+  free(consumer->revoked);
   pthread_mutex_destroy(&consumer->reassess_lock);
   for(size_t i = 0; consumer->batch.hdrs && i < consumer->batch_max; i++)
     free(consumer->batch.hdrs[i]);
