@@ -302,7 +302,8 @@ void dub_kafka_reader_free(struct dub_kafka_reader *reader);
 int32_t dub_kafka_reader_partitions(const struct dub_kafka_reader *reader);
 
 /* (Re)starts reading partition i at offsets[i] (DUB_KAFKA_OFFSET_BEGINNING allowed), for
- * every partition. */
+ * every partition, and takes the partitions' high watermarks as the end the reading
+ * must reach (see dub_kafka_reader_caught_up). */
 enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
                                     const int64_t *offsets);
 
@@ -315,8 +316,11 @@ enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_
  * start offset (DUB_KAFKA_OFFSET_BEGINNING when nothing was read since the start). */
 int64_t dub_kafka_reader_position(const struct dub_kafka_reader *reader, int32_t i);
 
-/* Whether every partition has been read to its current end (asks the broker for the
- * high watermarks, bounded by timeout_ms). DUB_ERR_UNAVAILABLE when it cannot tell. */
+/* Whether every partition has been read up to the high watermark it had when reading
+ * (re)started: a fixed end, so that records written meanwhile do not move it (review
+ * C3; a reader compared with the current end never finishes under steady writes).
+ * Cheap once the ends are known; an end the start could not learn is asked for here,
+ * bounded by timeout_ms. DUB_ERR_UNAVAILABLE when it cannot tell. */
 enum dub_err dub_kafka_reader_caught_up(struct dub_kafka_reader *reader, int timeout_ms,
                                         bool *caught_up);
 

@@ -13,6 +13,8 @@ struct dub_kafka_reader {
   char *topic;
   int32_t npartitions;
   int64_t *position; /* next offset per partition */
+  int64_t *end;      /* per partition: the high watermark at the start; -1 unknown */
+  int64_t *low;      /* and the low one */
   rd_kafka_message_t *last;
   struct dub_kafka_msg msg;
   struct dub_kafka_header *headers;
@@ -88,8 +90,12 @@ enum dub_err dub_kafka_reader_new(const char *brokers, const char *topic, int ti
     goto out;
   }
   r->position = dub_xcalloc((size_t)r->npartitions, sizeof *r->position);
-  for(int32_t i = 0; i < r->npartitions; i++)
+  r->end = dub_xcalloc((size_t)r->npartitions, sizeof *r->end);
+  r->low = dub_xcalloc((size_t)r->npartitions, sizeof *r->low);
+  for(int32_t i = 0; i < r->npartitions; i++) {
     r->position[i] = DUB_KAFKA_OFFSET_BEGINNING;
+    r->end[i] = -1;
+  }
 out:
   if(rc) {
     dub_kafka_reader_free(r);
@@ -111,6 +117,8 @@ void dub_kafka_reader_free(struct dub_kafka_reader *reader)
     rd_kafka_destroy(reader->rk);
   }
   free(reader->position);
+  free(reader->end);
+  free(reader->low);
   free(reader->headers);
   free(reader->topic);
   free(reader);
@@ -121,9 +129,32 @@ int32_t dub_kafka_reader_partitions(const struct dub_kafka_reader *reader)
   return reader->npartitions;
 }
 
+/* Learns the ends not known yet; DUB_ERR_UNAVAILABLE at the first that cannot be had
+ * (one timeout at most: the broker is away). */
+static enum dub_err learn_ends(struct dub_kafka_reader *reader, int timeout_ms)
+{
+  for(int32_t i = 0; i < reader->npartitions; i++) {
+    if(reader->end[i] >= 0)
+      continue;
+    int64_t low = 0, high = 0;
+    if(rd_kafka_query_watermark_offsets(reader->rk, reader->topic, i, &low, &high,
+                                        timeout_ms))
+      return DUB_ERR_UNAVAILABLE;
+    reader->low[i] = low;
+    reader->end[i] = high;
+  }
+  return DUB_OK;
+}
+
+#define START_END_TIMEOUT_MS 2000
+
 enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
                                     const int64_t *offsets)
 {
+  for(int32_t i = 0; i < reader->npartitions; i++)
+    reader->end[i] = -1;
+  /* An end not learnt now is learnt by the first dub_kafka_reader_caught_up(). */
+  learn_ends(reader, START_END_TIMEOUT_MS);
   rd_kafka_topic_partition_list_t *parts =
       rd_kafka_topic_partition_list_new(reader->npartitions);
   for(int32_t i = 0; i < reader->npartitions; i++) {
@@ -177,19 +208,15 @@ int64_t dub_kafka_reader_position(const struct dub_kafka_reader *reader, int32_t
 enum dub_err dub_kafka_reader_caught_up(struct dub_kafka_reader *reader, int timeout_ms,
                                         bool *caught_up)
 {
-  *caught_up = true;
+  *caught_up = false;
+  if(learn_ends(reader, timeout_ms))
+    return DUB_ERR_UNAVAILABLE;
   for(int32_t i = 0; i < reader->npartitions; i++) {
-    int64_t low = 0, high = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        reader->rk, reader->topic, i, &low, &high, timeout_ms);
-    if(err)
-      return DUB_ERR_UNAVAILABLE;
     int64_t pos = reader->position[i];
-    /* Nothing read yet: caught up only if the partition holds nothing. */
-    if(pos < 0 ? high > low : pos < high) {
-      *caught_up = false;
+    /* Nothing read yet: caught up only if the partition held nothing. */
+    if(pos < 0 ? reader->end[i] > reader->low[i] : pos < reader->end[i])
       return DUB_OK;
-    }
   }
+  *caught_up = true;
   return DUB_OK;
 }

@@ -150,7 +150,7 @@ static bool read_all(struct assignment_keeper *k, json_t *states, size_t *events
       renewed = now;
     }
     bool caught_up = false;
-    if(!msg && now - started >= GRACE_MS &&
+    if(now - started >= GRACE_MS &&
        !dub_kafka_reader_caught_up(reader, 1000, &caught_up) && caught_up)
       break;
   }

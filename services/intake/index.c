@@ -149,6 +149,19 @@ static enum dub_err checkpoint(struct intake_index *x)
   return rc;
 }
 
+/* (Re)starts the reader at x->committed, until it is started or the index stops.
+ * Review C12h: a reader whose start failed keeps reading where it was, past the events
+ * it was to read again, or reads nothing and never catches up. */
+static void start_reading(struct intake_index *x)
+{
+  while(dub_kafka_reader_start(x->reader, x->committed) && !atomic_load(&x->stop)) {
+    dub_log_warn("deduplication index: cannot start reading %s, trying again",
+                 CASES_TOPIC);
+    struct timespec ts = {0, 500 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
 /* Starts reading where the checkpoint says, or from the beginning without one. */
 static void restart(struct intake_index *x, bool from_beginning)
 {
@@ -176,7 +189,7 @@ static void restart(struct intake_index *x, bool from_beginning)
   }
   dub_cache_reply_free(r);
   atomic_store(&x->ready, false);
-  dub_kafka_reader_start(x->reader, x->committed);
+  start_reading(x);
   dub_log_info("deduplication index: reading %s %s", CASES_TOPIC,
                from_beginning ? "from the beginning" : "from its checkpoint");
 }
@@ -223,14 +236,14 @@ static void *run(void *arg)
     dub_cache_pipeline_free(p);
     if(rc) {
       /* Redis is away: read these events again once it answers. */
-      dub_kafka_reader_start(x->reader, x->committed);
+      start_reading(x);
       struct timespec ts = {0, 500 * 1000000L};
       nanosleep(&ts, NULL);
       continue;
     }
     memcpy(x->committed, pending, (size_t)n * sizeof *pending);
     bool caught_up = false;
-    if(!got && !atomic_load(&x->ready) &&
+    if(!atomic_load(&x->ready) &&
        !dub_kafka_reader_caught_up(x->reader, 1000, &caught_up) && caught_up &&
        !checkpoint(x)) {
       atomic_store(&x->ready, true);

@@ -49,8 +49,13 @@ enum dub_err notification_reader_open(const char *brokers, const char *topic,
   int64_t *from = dub_xcalloc((size_t)parts, sizeof *from);
   for(int32_t i = 0; i < parts; i++)
     from[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  dub_kafka_reader_start(reader, from);
+  enum dub_err rc = dub_kafka_reader_start(reader, from);
   free(from);
+  if(rc) { /* review C12h: a reader that reads nothing would never catch up */
+    dub_log_error("cannot read %s to rebuild: %s", topic, dub_err_code(rc));
+    dub_kafka_reader_free(reader);
+    return DUB_ERR_UNAVAILABLE;
+  }
   *out = reader;
   return DUB_OK;
 }

@@ -390,17 +390,18 @@ static enum dub_err rebuild(struct notification *n)
     return rc;
   dub_log_warn("case notes missing from redis: rebuilding them from %s", CASES_TOPIC);
   for(;;) {
+    /* Done at the end the topic had when reading began (records written since are
+     * the consumer's to handle). */
+    bool done = false;
+    rc = dub_kafka_reader_caught_up(reader, 2000, &done);
+    if(rc || done)
+      break;
     const struct dub_kafka_msg *msg = NULL;
     rc = dub_kafka_reader_poll(reader, 200, &msg);
     if(rc)
       break;
-    if(!msg) {
-      bool done = false;
-      rc = dub_kafka_reader_caught_up(reader, 2000, &done);
-      if(rc || done)
-        break;
+    if(!msg)
       continue;
-    }
     const void *type = NULL;
     size_t tlen = 0;
     if(dub_kafka_msg_header(msg, DUB_CE_TYPE_HEADER, &type, &tlen) &&

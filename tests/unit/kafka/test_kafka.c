@@ -830,6 +830,55 @@ static void test_ack_group_outlives_its_waiter(void **state)
   dub_kafka_producer_free(producer);
 }
 
+/* Polls until the reader says it is caught up (fails after WAIT_MS); returns how many
+ * messages it read on the way. */
+static int read_until_caught_up(struct dub_kafka_reader *reader)
+{
+  int got = 0;
+  bool done = false;
+  int64_t deadline = dub_time_mono_ms() + WAIT_MS;
+  for(;;) {
+    assert_int_equal(dub_kafka_reader_caught_up(reader, 5000, &done), DUB_OK);
+    if(done)
+      return got;
+    assert_true(dub_time_mono_ms() < deadline);
+    const struct dub_kafka_msg *msg = NULL;
+    assert_int_equal(dub_kafka_reader_poll(reader, 100, &msg), DUB_OK);
+    got += msg != NULL;
+  }
+}
+
+/* Review C3: a reader is done at the end the topic had when reading started. Three
+ * records, the reader started, two more written: it reports caught up once it has read
+ * the three, although the topic has grown since (compared with the current end, as
+ * before, it would not be until it read the five, and under steady writes never). A
+ * restart takes the new end. */
+static void test_reader_done_at_the_end_it_started_with(void **state)
+{
+  struct fixture *f = *state;
+  char *why = NULL;
+  struct dub_kafka_reader *reader = NULL;
+  assert_int_equal(rd_kafka_mock_topic_create(f->mock, "t.reader", 1, 1), 0);
+  produce_values(f, "t.reader", 3, "a", "b", "c");
+  assert_int_equal(dub_kafka_reader_new(f->brokers, "t.reader", 5000, &reader, &why),
+                   DUB_OK);
+  int64_t from[1] = {DUB_KAFKA_OFFSET_BEGINNING};
+  assert_int_equal(dub_kafka_reader_start(reader, from), DUB_OK);
+  produce_values(f, "t.reader", 2, "d", "e");
+  bool done = true;
+  assert_int_equal(dub_kafka_reader_caught_up(reader, 5000, &done), DUB_OK);
+  assert_false(done); /* nothing read yet */
+  assert_int_equal(read_until_caught_up(reader), 3);
+  assert_int_equal(dub_kafka_reader_position(reader, 0), 3);
+  /* Started again from where it is: the end is now 5. */
+  from[0] = 3;
+  assert_int_equal(dub_kafka_reader_start(reader, from), DUB_OK);
+  assert_int_equal(dub_kafka_reader_caught_up(reader, 5000, &done), DUB_OK);
+  assert_false(done);
+  assert_int_equal(read_until_caught_up(reader), 2);
+  dub_kafka_reader_free(reader);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -845,6 +894,7 @@ int main(void)
       cmocka_unit_test(test_cloudevent_headers),
       cmocka_unit_test(test_batch_handler),
       cmocka_unit_test(test_produce_batch),
+      cmocka_unit_test(test_reader_done_at_the_end_it_started_with),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
