@@ -12,6 +12,7 @@
 
 #include "core/err.h"
 #include "policy.h"
+#include "scripts.h"
 
 struct dub_http_allow;
 
@@ -133,11 +134,18 @@ void notification_dlr_mac(const struct notification *n, const char *key, char ou
 struct notification_acks {
   struct dub_kafka_acks *group;
 };
-extern const char notification_state_script[];
 enum dub_err notification_state_set(struct notification *n, struct dub_cache *cache,
                                     const json_t *job, const char *state,
                                     const json_t *extra, struct notification_acks *acks,
                                     char **stored);
+/* "sending" stored as a compare-and-set: only if the message still has 'expect'
+ * attempts (the number seen when this instance claimed or leased it); *stored is then
+ * "sending" and *attempts the number of this attempt, else *stored is the state it is
+ * in ("taken": another instance began an attempt meanwhile). */
+enum dub_err notification_state_begin(struct notification *n, struct dub_cache *cache,
+                                      const json_t *job, long long expect,
+                                      struct notification_acks *acks, char **stored,
+                                      long long *attempts);
 /* Counts 'state' and writes its state record, as notification_state_set() does after
  * storing it ('attempts' < 0: not known). */
 void notification_state_note(struct notification *n, const json_t *job, const char *state,

@@ -40,18 +40,14 @@
 #define BREAKER_MIN_MS 500
 #define BREAKER_MAX_MS 15000
 
-/* absent -> queued (a new key); queued without a due time -> new again (claimed but
- * never attempted before a crash); anything else -> its state. */
-static const char claim_script[] =
-    "local st = redis.call('HGET', KEYS[1], 'state') "
-    "if not st then "
-    "  redis.call('HSET', KEYS[1], 'state', 'queued', 'attempts', 0, 'job', ARGV[2], "
-    "    'created', ARGV[1], 'updated', ARGV[1]) "
-    "  redis.call('SADD', KEYS[2], ARGV[3]) "
-    "  return 'new' end "
-    "if st == 'queued' and redis.call('HEXISTS', KEYS[1], 'due') == 0 then "
-    "  return 'new' end "
-    "return st";
+/* The attempts the job had when this instance claimed or leased it ("sending" is a
+ * compare-and-set against it). */
+#define EXPECT_FIELD "expect_attempts"
+
+static void expect_attempts(json_t *job, long long attempts)
+{
+  json_object_set_new(job, EXPECT_FIELD, json_integer((json_int_t)attempts));
+}
 
 /* Leases what is due: pushes each member's score DUE_LEASE_MS ahead, so another
  * instance leaves it alone unless this one dies. */
@@ -183,6 +179,8 @@ static void give_up(struct notification_sender *s, const json_t *job, const char
   const char *kafka_key = dub_json_str(job, "kafka_key");
   json_t *copy = json_deep_copy(job);
   json_object_del(copy, "fallback");
+  json_object_del(copy, EXPECT_FIELD); /* this instance's, not the job's */
+  json_object_del(copy, "duplicate_in_batch");
   char *value = dub_json_dump(copy);
   json_decref(copy);
   const struct dub_kafka_msg msg = {.topic = NOTIFY_TOPIC,
@@ -366,23 +364,19 @@ static enum dub_err begin_send(struct notification_sender *s, const json_t *job,
                   (int64_t)(random01(s) * (double)BREAKER_MIN_MS);
     return schedule(s, job, due);
   }
+  long long expect = 0;
+  dub_json_int(job, EXPECT_FIELD, &expect);
   char *stored = NULL;
   enum dub_err rc =
-      notification_state_set(s->n, s->cache, job, "sending", NULL, &s->acks, &stored);
+      notification_state_begin(s->n, s->cache, job, expect, &s->acks, &stored, attempts);
   if(rc)
     return rc;
-  *go = strcmp(stored, "sending") == 0; /* else a delivery report settled it meanwhile */
+  /* else a delivery report settled it, or another instance took it, meanwhile */
+  *go = strcmp(stored, "sending") == 0;
+  if(strcmp(stored, "taken") == 0)
+    dub_log_info("%s %s: another instance is sending it", dub_json_str(job, "channel"),
+                 dub_json_str(job, "key"));
   free(stored);
-  if(!*go)
-    return DUB_OK;
-  struct dub_cache_reply *r = NULL;
-  char *mkey = notification_msg_key(dub_json_str(job, "tag"), dub_json_str(job, "key"));
-  const char *argv[] = {"HGET", mkey, "attempts"};
-  *attempts = 1;
-  if(!dub_cache_command(s->cache, &r, 3, argv, NULL) && r->type == DUB_CACHE_STRING)
-    *attempts = strtoll(r->str, NULL, 10);
-  dub_cache_reply_free(r);
-  free(mkey);
   return DUB_OK;
 }
 
@@ -597,8 +591,13 @@ static enum dub_err outbox_batch(struct notification_sender *s, json_t *jobs)
   json_array_foreach(jobs, i, job)
   {
     char *mkey = notification_msg_key(dub_json_str(job, "tag"), dub_json_str(job, "key"));
-    const char *argv[] = {"EVAL", notification_state_script, "1", mkey, "sending", now};
-    dub_cache_pipeline_add(p, 6, argv, NULL);
+    long long expect = 0;
+    dub_json_int(job, EXPECT_FIELD, &expect);
+    char expect_s[24];
+    snprintf(expect_s, sizeof expect_s, "%lld", expect);
+    const char *argv[] = {"EVAL",  notification_state_script, "1", mkey, "sending", now,
+                          expect_s};
+    dub_cache_pipeline_add(p, 7, argv, NULL);
     free(mkey);
   }
   struct dub_cache_reply **replies = NULL;
@@ -722,7 +721,7 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
     /* The record's own bytes when there is one: no second serialisation. */
     char *text = raw ? NULL : dub_json_dump(job);
     const char *argv[] = {"EVAL",
-                          claim_script,
+                          notification_claim_script,
                           "2",
                           mkey,
                           kkey,
@@ -730,7 +729,7 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
                           raw ? raw[i]->value : text,
                           dub_json_str(job, "key")};
     size_t lens[] = {4,
-                     strlen(claim_script),
+                     strlen(notification_claim_script),
                      1,
                      strlen(mkey),
                      strlen(kkey),
@@ -750,12 +749,17 @@ static enum dub_err handle_jobs(struct notification_sender *s, json_t *jobs,
   json_t *fresh = json_array();
   json_array_foreach(jobs, i, job)
   {
-    const char *claim = replies[i]->type == DUB_CACHE_STRING ? replies[i]->str : "error";
+    const struct dub_cache_reply *r = replies[i];
+    bool shaped = r->type == DUB_CACHE_ARRAY && r->count == 2 &&
+                  r->elements[0]->type == DUB_CACHE_STRING &&
+                  r->elements[1]->type == DUB_CACHE_INT;
+    const char *claim = shaped ? r->elements[0]->str : "error";
     if(dub_json_bool(job, "duplicate_in_batch", false))
       continue;
-    if(strcmp(claim, "new") == 0)
+    if(strcmp(claim, "new") == 0) {
+      expect_attempts(job, r->elements[1]->integer);
       json_array_append(fresh, job);
-    else if(strcmp(claim, "sending") == 0)
+    } else if(strcmp(claim, "sending") == 0)
       settle(s, job, NOTIFY_UNKNOWN, "interrupted while sending", 0);
     else if(strcmp(claim, "error") == 0)
       rc = DUB_ERR_UNAVAILABLE;
@@ -881,6 +885,7 @@ static void on_batch(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
 /* ---- what is due: retries, held messages, reconciliation, digests -------------------
  */
 
+/* The job and its state, with the attempts made so far as its EXPECT_FIELD. */
 static json_t *load_job(struct notification_sender *s, const char *tag, const char *key,
                         char **state)
 {
@@ -888,14 +893,18 @@ static json_t *load_job(struct notification_sender *s, const char *tag, const ch
   struct dub_cache_reply *r = NULL;
   json_t *job = NULL;
   char *why = NULL;
-  const char *argv[] = {"HMGET", mkey, "state", "job"};
+  const char *argv[] = {"HMGET", mkey, "state", "job", "attempts"};
   *state = NULL;
-  if(!dub_cache_command(s->cache, &r, 4, argv, NULL) && r->type == DUB_CACHE_ARRAY &&
-     r->count == 2 && r->elements[0]->type == DUB_CACHE_STRING &&
+  if(!dub_cache_command(s->cache, &r, 5, argv, NULL) && r->type == DUB_CACHE_ARRAY &&
+     r->count == 3 && r->elements[0]->type == DUB_CACHE_STRING &&
      r->elements[1]->type == DUB_CACHE_STRING) {
     *state = dub_xstrdup(r->elements[0]->str);
     if(dub_json_parse(r->elements[1]->str, r->elements[1]->len, &job, &why))
       free(why);
+    if(job)
+      expect_attempts(job, r->elements[2]->type == DUB_CACHE_STRING
+                               ? strtoll(r->elements[2]->str, NULL, 10)
+                               : 0);
   }
   dub_cache_reply_free(r);
   free(mkey);
@@ -1109,8 +1118,7 @@ static enum dub_err rebuild(struct notification_sender *s)
       dub_cache_pipeline_free(p);
     seen += got;
     bool done = false;
-    if(!rc && !got && (rc = dub_kafka_reader_caught_up(reader, 2000, &done)) == DUB_OK &&
-       done)
+    if(!rc && (rc = dub_kafka_reader_caught_up(reader, 2000, &done)) == DUB_OK && done)
       break;
   }
   dub_kafka_reader_free(reader);

@@ -14,19 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-/* A delivery report may come before the sender has noted the 202 that preceded it:
- * "sent" never overwrites what a report said. */
-const char notification_state_script[] =
-    "local st = redis.call('HGET', KEYS[1], 'state') "
-    "if ARGV[1] == 'sent' and (st == 'delivered' or st == 'permanent-failure') then "
-    "  return {st, -1} end "
-    "if st == 'delivered' and (ARGV[1] == 'unknown' or ARGV[1] == 'sending') then "
-    "  return {st, -1} end "
-    "redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated', ARGV[2]) "
-    "if ARGV[1] == 'unknown' then redis.call('HSET', KEYS[1], 'was_unknown', '1') end "
-    "if ARGV[1] == 'sending' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end "
-    "return {ARGV[1], tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}";
-
 void notification_count(struct notification *n, const char *channel,
                         const char *template_name, const char *state)
 {
@@ -90,20 +77,25 @@ void notification_state_note(struct notification *n, const json_t *job, const ch
   json_decref(rec);
 }
 
-enum dub_err notification_state_set(struct notification *n, struct dub_cache *cache,
-                                    const json_t *job, const char *state,
-                                    const json_t *extra, struct notification_acks *acks,
-                                    char **stored)
+/* Stores 'state' (with 'expect' >= 0: as a compare-and-set of "sending") and notes it
+ * if it was stored; *stored (if asked) gets the state the message is in now and
+ * *attempts (if asked) the attempts made. */
+static enum dub_err state_store(struct notification *n, struct dub_cache *cache,
+                                const json_t *job, const char *state, long long expect,
+                                const json_t *extra, struct notification_acks *acks,
+                                char **stored, long long *attempts_out)
 {
   const char *tag = dub_json_str(job, "tag");
   const char *key = dub_json_str(job, "key");
-  char now[24];
+  char now[24], expect_s[24];
   int64_t now_ms = dub_time_now_ms();
   snprintf(now, sizeof now, "%lld", (long long)now_ms);
+  snprintf(expect_s, sizeof expect_s, "%lld", expect);
   char *mkey = notification_msg_key(tag, key);
   struct dub_cache_reply *r = NULL;
-  const char *argv[] = {"EVAL", notification_state_script, "1", mkey, state, now};
-  enum dub_err rc = dub_cache_command(cache, &r, 6, argv, NULL);
+  const char *argv[] = {"EVAL",  notification_state_script, "1", mkey, state, now,
+                        expect_s};
+  enum dub_err rc = dub_cache_command(cache, &r, expect >= 0 ? 7 : 6, argv, NULL);
   free(mkey);
   if(rc) {
     dub_cache_reply_free(r);
@@ -117,8 +109,26 @@ enum dub_err notification_state_set(struct notification *n, struct dub_cache *ca
   }
   if(stored)
     *stored = dub_xstrdup(now_state);
+  if(attempts_out)
+    *attempts_out = attempts;
   if(strcmp(now_state, state) == 0)
     notification_state_note(n, job, state, attempts, extra, acks);
   dub_cache_reply_free(r);
   return DUB_OK;
+}
+
+enum dub_err notification_state_set(struct notification *n, struct dub_cache *cache,
+                                    const json_t *job, const char *state,
+                                    const json_t *extra, struct notification_acks *acks,
+                                    char **stored)
+{
+  return state_store(n, cache, job, state, -1, extra, acks, stored, NULL);
+}
+
+enum dub_err notification_state_begin(struct notification *n, struct dub_cache *cache,
+                                      const json_t *job, long long expect,
+                                      struct notification_acks *acks, char **stored,
+                                      long long *attempts)
+{
+  return state_store(n, cache, job, "sending", expect, NULL, acks, stored, attempts);
 }

@@ -3,6 +3,7 @@
 
 #include "core/alloc.h"
 #include "core/time.h"
+#include "redis_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,100 +26,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-struct server {
-  char dir[64];
-  char sock[128];
-  char url[64];
-  char logfile[128];
-  int port;
-  pid_t pid;
-};
-
-static int free_port(void)
-{
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof addr;
-  assert_true(fd >= 0);
-  assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-  assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-static bool server_pings(const struct server *s)
-{
-  struct timeval tv = {0, 200000};
-  redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
-  bool ok = false;
-  if(c && !c->err) {
-    redisReply *r = redisCommand(c, "PING");
-    ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR);
-    freeReplyObject(r);
-  }
-  if(c)
-    redisFree(c);
-  return ok;
-}
-
-static void server_start(struct server *s)
-{
-  char port[16];
-  snprintf(port, sizeof port, "%d", s->port);
-  s->pid = fork();
-  assert_true(s->pid >= 0);
-  if(s->pid == 0) {
-    execl("/usr/bin/redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-          "--save", "", "--appendonly", "no", "--dir", s->dir, "--unixsocket", s->sock,
-          "--unixsocketperm", "700", "--logfile", s->logfile, (char *)NULL);
-    _exit(127);
-  }
-  int64_t deadline = dub_time_mono_ms() + 10000;
-  while(!server_pings(s)) {
-    int status;
-    assert_int_equal(waitpid(s->pid, &status, WNOHANG), 0); /* still running */
-    assert_true(dub_time_mono_ms() < deadline);
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
-  }
-}
-
-static void server_kill(struct server *s)
-{
-  if(s->pid > 0) {
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
-  }
-}
-
-static int group_setup(void **state)
-{
-  struct server *s = dub_xcalloc(1, sizeof *s);
-  signal(SIGPIPE, SIG_IGN);
-  snprintf(s->dir, sizeof s->dir, "/tmp/dub-cache-XXXXXX");
-  assert_non_null(mkdtemp(s->dir));
-  snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);
-  snprintf(s->logfile, sizeof s->logfile, "%s/redis.log", s->dir);
-  s->port = free_port();
-  snprintf(s->url, sizeof s->url, "redis://127.0.0.1:%d/0", s->port);
-  server_start(s);
-  *state = s;
-  return 0;
-}
-
-static int group_teardown(void **state)
-{
-  struct server *s = *state;
-  server_kill(s);
-  unlink(s->sock);
-  unlink(s->logfile);
-  rmdir(s->dir);
-  free(s);
-  return 0;
-}
-
 static struct dub_cache *open_cache(const char *url, int command_timeout_ms)
 {
   struct dub_cache *cache = NULL;
@@ -138,7 +45,7 @@ static void cmd(struct dub_cache *cache, struct dub_cache_reply **reply, const c
 
 static void test_set_get(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 1000);
   struct dub_cache_reply *reply = NULL;
 
@@ -160,7 +67,7 @@ static void test_set_get(void **state)
 
 static void test_binary_safe(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 1000);
   struct dub_cache_reply *reply = NULL;
   const char value[] = {'a',        '\0',       'b', '\r', '\n',
@@ -188,7 +95,7 @@ static void test_binary_safe(void **state)
 
 static void test_pipeline(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 1000);
   struct dub_cache_pipeline *pipeline = dub_cache_pipeline_new();
   struct dub_cache_reply **replies = NULL, *reply = NULL;
@@ -255,7 +162,7 @@ static void expect_refused_pipeline(struct dub_cache *cache, const char *word)
  * Redis takes writes. */
 static void test_refusals_are_retriable(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 1000);
   struct dub_cache_reply *reply = NULL;
   char *why = NULL;
@@ -283,7 +190,7 @@ static void test_refusals_are_retriable(void **state)
 
   /* READONLY: a replica of a master that does not answer keeps its data read-only. */
   char master[64];
-  snprintf(master, sizeof master, "REPLICAOF 127.0.0.1 %d", free_port());
+  snprintf(master, sizeof master, "REPLICAOF 127.0.0.1 %d", test_redis_free_port());
   assert_int_equal(dub_cache_commandf(cache, NULL, master), DUB_OK);
   assert_int_equal(dub_cache_command(cache, &reply, 3, set, NULL), DUB_ERR_UNAVAILABLE);
   assert_null(reply);
@@ -303,7 +210,7 @@ static void test_refusals_are_retriable(void **state)
 
 static void test_reply_types(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 1000);
   struct dub_cache_reply *reply = NULL;
 
@@ -433,7 +340,7 @@ static void test_url_parse(void **state)
 
 static void test_unix_auth_select(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *admin = open_cache(s->url, 1000);
   struct dub_cache *cache = NULL;
   struct dub_cache_reply *reply = NULL;
@@ -500,7 +407,7 @@ static void *incr_many(void *arg)
 
 static void test_threads(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 1000);
   struct dub_cache_reply *reply = NULL;
   pthread_t threads[4];
@@ -535,12 +442,12 @@ static int64_t ping_until_ok(struct dub_cache *cache, int64_t limit_ms)
 
 static void test_server_killed_and_restarted(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 300);
   struct dub_cache_reply *reply = NULL;
 
   assert_int_equal(dub_cache_ping(cache), DUB_OK);
-  server_kill(s);
+  test_redis_kill(s);
   int64_t start = dub_time_mono_ms();
   assert_int_equal(dub_cache_commandf(cache, &reply, "GET x"), DUB_ERR_UNAVAILABLE);
   assert_null(reply);
@@ -552,7 +459,7 @@ static void test_server_killed_and_restarted(void **state)
   assert_true(dub_time_mono_ms() - start < 300);
   assert_false(dub_cache_connected(cache));
 
-  server_start(s);
+  test_redis_start(s);
   /* Backoff is at most DUB_CACHE_BACKOFF_MAX_MS, so it is back within that. */
   ping_until_ok(cache, DUB_CACHE_BACKOFF_MAX_MS + 1000);
   assert_int_equal(dub_cache_commandf(cache, NULL, "SET back yes"), DUB_OK);
@@ -561,7 +468,7 @@ static void test_server_killed_and_restarted(void **state)
 
 static void test_command_timeout(void **state)
 {
-  struct server *s = *state;
+  struct test_redis *s = *state;
   struct dub_cache *cache = open_cache(s->url, 200);
 
   assert_int_equal(dub_cache_ping(cache), DUB_OK);
@@ -591,5 +498,5 @@ int main(void)
       cmocka_unit_test(test_command_timeout),
       cmocka_unit_test(test_server_killed_and_restarted),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, test_redis_setup, test_redis_teardown);
 }
