@@ -46,7 +46,7 @@ def reload_all(stack):
 
 
 # Each module's own unit has its own two digits in its officers' phone numbers.
-MODULE_CODES = {"AS": 11, "AC": 12, "DL": 13, "SC": 14, "IC": 15, "NT": 16, "NF": 17, "RF": 18, "OB": 19}
+MODULE_CODES = {"AS": 11, "AC": 12, "DL": 13, "SC": 14, "IC": 15, "NT": 16, "NF": 17, "RF": 18, "OB": 19, "RB": 20, "KF": 21, "CK": 22}
 
 
 def subject_of(prefix, strategy="least_loaded"):
