@@ -34,9 +34,18 @@ TSAN_ENV_SYSTEM := TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 $(TSAN_
 # SYSTEM_ASAN=tests/system SYSTEM_TSAN=tests/system runs all.
 SYSTEM_ASAN ?= $(addprefix tests/system/,test_intake.py test_intake_crash.py \
 	test_deadline.py test_notification.py test_foundation.py test_records.py \
-	test_shutdown.py)
+	test_shutdown.py test_faults_kafka.py)
 SYSTEM_TSAN ?= $(addprefix tests/system/,test_intake.py test_assignment.py \
 	test_notification.py test_readiness.py test_shutdown.py)
+# The normal and ASan passes run in two lanes at once (tests/system/lanes.sh): the
+# modules on the shared stack, and beside them the modules that bring up stacks of
+# their own (thousands of cases, Redis and the broker broken, instances churned, the
+# clock stepped), their ports moved by 1000 more. The suite mostly waits on conditions,
+# not on the CPU, so the two lanes together take little longer than the longer one.
+SYSTEM_OWN := $(addprefix tests/system/,test_deadline.py test_deploy_scale.py \
+	test_faults_clock.py test_faults_kafka.py test_faults_rebalance.py \
+	test_faults_redis.py)
+SYSTEM_SHARED := $(filter-out $(SYSTEM_OWN),$(sort $(wildcard tests/system/test_*.py)))
 
 .PHONY: help deps lint build build-asan build-tsan unit contract deploy-check system test \
 	run up down bench bench-intake bench-deadline bench-assignment bench-notification \
@@ -103,8 +112,11 @@ deploy-check: deps
 
 # The system tests start their own Kafka, Redis and services, once with each build.
 system: build build-asan build-tsan
-	DUBAN_BUILD_DIR=$(BUILD) $(PYTHON) -m pytest -q tests/system
-	$(ASAN_ENV) DUBAN_BUILD_DIR=$(BUILD_ASAN) $(PYTHON) -m pytest -q $(SYSTEM_ASAN)
+	PYTHON=$(PYTHON) tests/system/lanes.sh $(BUILD) $(BUILD)/system-own.log \
+		$(SYSTEM_SHARED) -- $(SYSTEM_OWN)
+	$(ASAN_ENV) PYTHON=$(PYTHON) tests/system/lanes.sh $(BUILD_ASAN) \
+		$(BUILD_ASAN)/system-own.log $(filter-out $(SYSTEM_OWN),$(SYSTEM_ASAN)) -- \
+		$(filter $(SYSTEM_OWN),$(SYSTEM_ASAN))
 	$(TSAN_ENV_SYSTEM) DUBAN_BUILD_DIR=$(BUILD_TSAN) $(PYTHON) -m pytest -q $(SYSTEM_TSAN)
 
 # Static analysis of the C code; warnings fail the build like compiler warnings do.
@@ -113,7 +125,7 @@ lint: deps
 	cppcheck --quiet --enable=warning,portability,performance --std=c11 --inline-suppr \
 		-I libs --suppress=missingIncludeSystem --error-exitcode=1 -j2 libs services
 	shellcheck -x deploy/local/*.sh deploy/docker/*.sh deploy/docker/duban-healthcheck .ci/run \
-		tests/bench/*.sh
+		tests/bench/*.sh tests/system/lanes.sh
 	yamllint -s .yamllint docker-compose.yml deploy
 
 test: deps lint build build-asan build-tsan unit contract deploy-check system
