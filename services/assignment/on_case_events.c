@@ -695,8 +695,14 @@ static void settle(struct batch *b, struct item *items, size_t n, enum dub_err *
     if(!items[i].out || results[i])
       continue;
     if(b->sent[i]) {
+      /* Review C12f: only what may pass is retried (the partition waits for it); a
+       * write the broker or librdkafka will never take (too large, invalid) goes to
+       * the DLQ, so that one record does not stall the events behind it. */
+      enum dub_err e = b->sent[i];
       results[i] =
-          b->sent[i] == DUB_ERR_MALFORMED ? DUB_ERR_MALFORMED : DUB_ERR_UNAVAILABLE;
+          e == DUB_ERR_MALFORMED || e == DUB_ERR_TOO_LARGE || e == DUB_ERR_INVALID
+              ? e
+              : DUB_ERR_UNAVAILABLE;
       continue;
     }
     const json_t *data = json_object_get(items[i].out, "data");

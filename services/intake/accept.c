@@ -163,7 +163,8 @@ static bool source_allowed(struct intake *in, const struct dub_auth_client *clie
 }
 
 /* Remembers a rejection for GET /v1/events, unless the key holds something already (an
- * accepted event stays accepted). */
+ * accepted event stays accepted). Through the recorder (review C9): an HTTP thread
+ * never waits for Redis, also not for a batch of 500 invalid events. */
 static void record_rejection(struct intake *in, const json_t *event,
                              const struct intake_result *r)
 {
@@ -175,8 +176,7 @@ static void record_rejection(struct intake *in, const json_t *event,
                           dub_err_code(r->err), "message",
                           r->message ? r->message : dub_err_message(r->err));
   char *text = dub_json_dump(rec);
-  const char *argv[] = {"SET", key, text, "NX", "EX", REJECTED_TTL};
-  dub_cache_command(dub_runtime_cache(in->rt), NULL, 6, argv, NULL);
+  intake_recorder_add_if_absent(in, key, text, REJECTED_TTL);
   free(text);
   json_decref(rec);
   free(key);

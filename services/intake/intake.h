@@ -69,8 +69,9 @@ bool intake_index_ready(struct intake *in);
 /* Asks the index to start over from the beginning (Redis lost it). */
 void intake_index_rebuild(struct intake *in);
 
-/* recorder.c: writes accepted records to Redis in the background, in pipelines. */
-enum dub_err intake_recorder_start(struct intake *in, char **why);
+/* recorder.c: writes accepted records to Redis in the background, in pipelines.
+ * Started before the runtime opens: HTTP threads queue rejections from the start. */
+enum dub_err intake_recorder_start(struct intake *in, const char *redis_url, char **why);
 void intake_recorder_stop(struct intake *in);
 /* Told once the record was written, or its write failed (it is retried without another
  * call) or was given up; runs on the recorder's thread (or the caller's when the queue
@@ -83,6 +84,10 @@ typedef void (*intake_written_fn)(void *opaque);
 void intake_recorder_add(struct intake *in, const char *key, const char *value,
                          const char *ttl, const char *case_key, intake_written_fn written,
                          void *opaque);
+/* Queues SET key value NX EX ttl: what is there already stays. Any thread; never
+ * blocks on Redis (dropped when the queue is full). */
+void intake_recorder_add_if_absent(struct intake *in, const char *key, const char *value,
+                                   const char *ttl);
 
 /* on_inbound.c: the batch handler of duban.inbound. */
 void intake_on_inbound(void *ctx, const struct dub_kafka_msg *msgs, size_t n,

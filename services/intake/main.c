@@ -44,8 +44,8 @@ int main(void)
   dub_signals_install();
   dub_log_setup("intake", DUB_LOG_INFO);
   if(dub_runtime_env_load(&spec, &env, &why) || intake_open(&in, env.schema_dir, &why) ||
-     dub_runtime_open(&spec, &env, &in.rt, &why) || intake_recorder_start(&in, &why) ||
-     intake_index_start(&in, &why)) {
+     intake_recorder_start(&in, env.redis_url, &why) ||
+     dub_runtime_open(&spec, &env, &in.rt, &why) || intake_index_start(&in, &why)) {
     dub_log_fatal("cannot start: %s", why ? why : "unknown error");
     goto out;
   }

@@ -24,6 +24,7 @@ struct record {
   char *value; /* NULL: DEL key */
   char *ttl;
   char *case_key;            /* NULL unless a new case */
+  bool if_absent;            /* SET ... NX */
   intake_written_fn written; /* NULL once told */
   void *opaque;
 };
@@ -64,8 +65,11 @@ static enum dub_err write_chain(struct intake_recorder *rec, struct record *chai
   struct dub_cache_reply **replies = NULL;
   for(struct record *r = chain; r; r = r->next) {
     const char *set[] = {"SET", r->key, r->value, "EX", r->ttl};
+    const char *set_nx[] = {"SET", r->key, r->value, "NX", "EX", r->ttl};
     const char *del[] = {"DEL", r->key};
-    if(r->value)
+    if(r->value && r->if_absent)
+      dub_cache_pipeline_add(p, 6, set_nx, NULL);
+    else if(r->value)
       dub_cache_pipeline_add(p, 5, set, NULL);
     else
       dub_cache_pipeline_add(p, 2, del, NULL);
@@ -132,11 +136,10 @@ static void *run(void *arg)
   return NULL;
 }
 
-enum dub_err intake_recorder_start(struct intake *in, char **why)
+enum dub_err intake_recorder_start(struct intake *in, const char *redis_url, char **why)
 {
   struct intake_recorder *rec = dub_xcalloc(1, sizeof *rec);
-  enum dub_err rc =
-      dub_cache_new(dub_runtime_env(in->rt)->redis_url, 1000, 1000, &rec->cache, why);
+  enum dub_err rc = dub_cache_new(redis_url, 1000, 1000, &rec->cache, why);
   if(rc) {
     free(rec);
     return rc;
@@ -171,11 +174,10 @@ void intake_recorder_stop(struct intake *in)
   in->recorder = NULL;
 }
 
-void intake_recorder_add(struct intake *in, const char *key, const char *value,
-                         const char *ttl, const char *case_key, intake_written_fn written,
-                         void *opaque)
+static struct record *record_new(const char *key, const char *value, const char *ttl,
+                                 const char *case_key, intake_written_fn written,
+                                 void *opaque)
 {
-  struct intake_recorder *rec = in->recorder;
   struct record *r = dub_xcalloc(1, sizeof *r);
   r->key = dub_xstrdup(key);
   r->value = dub_xstrdup(value);
@@ -183,6 +185,28 @@ void intake_recorder_add(struct intake *in, const char *key, const char *value,
   r->case_key = dub_xstrdup(case_key);
   r->written = written;
   r->opaque = opaque;
+  return r;
+}
+
+static void enqueue(struct intake_recorder *rec, struct record *r);
+
+void intake_recorder_add(struct intake *in, const char *key, const char *value,
+                         const char *ttl, const char *case_key, intake_written_fn written,
+                         void *opaque)
+{
+  enqueue(in->recorder, record_new(key, value, ttl, case_key, written, opaque));
+}
+
+void intake_recorder_add_if_absent(struct intake *in, const char *key, const char *value,
+                                   const char *ttl)
+{
+  struct record *r = record_new(key, value, ttl, NULL, NULL, NULL);
+  r->if_absent = true;
+  enqueue(in->recorder, r);
+}
+
+static void enqueue(struct intake_recorder *rec, struct record *r)
+{
   pthread_mutex_lock(&rec->lock);
   if(rec->queued >= MAX_QUEUED) {
     pthread_mutex_unlock(&rec->lock);
