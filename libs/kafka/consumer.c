@@ -46,6 +46,14 @@ struct dub_kafka_consumer {
     size_t before; /* messages [0, before) of the batch are stale if on it */
   } * revoked;
   size_t nrevoked, revoked_cap;
+  /* Review C12d: rewinds whose seek failed. The partition is paused (nothing after the
+   * message is handled) until a seek to it succeeds, tried again at every poll. */
+  struct unsought {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+  } * unsought;
+  size_t nunsought;
   /* Partitions to put to on_assign again at the next poll (any thread adds). */
   pthread_mutex_t reassess_lock;
   struct dub_kafka_partition *reassess; /* topics are copies */
@@ -233,6 +241,9 @@ static bool stale(const struct dub_kafka_consumer *consumer,
   return false;
 }
 
+static void forget_unsought(struct dub_kafka_consumer *consumer,
+                            const rd_kafka_topic_partition_list_t *parts);
+
 /* Runs in dub_kafka_consumer_poll() or dub_kafka_consumer_close(). */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -261,6 +272,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       error = rd_kafka_incremental_assign(rk, parts);
     else
       aerr = rd_kafka_assign(rk, parts);
+    /* A partition paused for a failed seek before it was revoked is ours again from
+     * its committed offset: nothing is to wait for. */
+    rd_kafka_resume_partitions(rk, parts);
     tell_service(consumer, true, parts);
   } else {
     if(err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
@@ -270,6 +284,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     tell_service(consumer, false, parts);
     if(consumer->gathering)
       note_revoked(consumer, parts);
+    forget_unsought(consumer, parts);
     if(!rd_kafka_assignment_lost(rk)) {
       rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
       if(cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -407,23 +422,87 @@ static void store_offset(struct dub_kafka_consumer *consumer,
   rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Rewinds the partition to this message and pauses polling for a backoff. */
+/* Seeks one partition; whether it worked (else logged). */
+static bool seek_one(struct dub_kafka_consumer *consumer, const char *topic,
+                     int32_t partition, int64_t offset)
+{
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
+  rd_kafka_error_t *error = rd_kafka_seek_partitions(consumer->rk, list, 5000);
+  bool ok = !error && !list->elems[0].err;
+  if(error) {
+    dub_log_warn("kafka seek %s[%d]@%lld failed: %s", topic, (int)partition,
+                 (long long)offset, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+  } else if(list->elems[0].err) {
+    dub_log_warn("kafka seek %s[%d]@%lld failed: %s", topic, (int)partition,
+                 (long long)offset, rd_kafka_err2str(list->elems[0].err));
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return ok;
+}
+
+static void pause_resume(struct dub_kafka_consumer *consumer, const char *topic,
+                         int32_t partition, bool pause)
+{
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic, partition);
+  rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(consumer->rk, list)
+                                  : rd_kafka_resume_partitions(consumer->rk, list);
+  if(err || list->elems[0].err)
+    dub_log_error("kafka %s %s[%d] failed: %s", pause ? "pause" : "resume", topic,
+                  (int)partition, rd_kafka_err2str(err ? err : list->elems[0].err));
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Seeks again what could not be sought; resumes each partition that now could. */
+static void seek_unsought(struct dub_kafka_consumer *consumer)
+{
+  size_t kept = 0;
+  for(size_t i = 0; i < consumer->nunsought; i++) {
+    struct unsought *u = &consumer->unsought[i];
+    if(seek_one(consumer, u->topic, u->partition, u->offset)) {
+      pause_resume(consumer, u->topic, u->partition, false);
+      dub_log_info("kafka %s[%d] sought to %lld at last, resumed", u->topic,
+                   (int)u->partition, (long long)u->offset);
+      free(u->topic);
+    } else {
+      consumer->unsought[kept++] = *u;
+    }
+  }
+  consumer->nunsought = kept;
+}
+
+/* Forgets the failed seeks of revoked partitions (their next owner starts at the
+ * committed offset, which is at most the message that was to come again). */
+static void forget_unsought(struct dub_kafka_consumer *consumer,
+                            const rd_kafka_topic_partition_list_t *parts)
+{
+  size_t kept = 0;
+  for(size_t i = 0; i < consumer->nunsought; i++) {
+    struct unsought *u = &consumer->unsought[i];
+    if(!parts || rd_kafka_topic_partition_list_find(parts, u->topic, u->partition))
+      free(u->topic);
+    else
+      consumer->unsought[kept++] = *u;
+  }
+  consumer->nunsought = kept;
+}
+
+/* Rewinds the partition to this message and pauses polling for a backoff. When the
+ * seek fails the partition is paused until a seek succeeds: going on would handle the
+ * messages after this one and store offsets past it, so that it would be neither
+ * retried nor dead-lettered (review C12d). */
 static void rewind_to(struct dub_kafka_consumer *consumer,
                       const struct dub_kafka_msg *msg)
 {
-  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(list, msg->topic, msg->partition)->offset =
-      msg->offset;
-  rd_kafka_error_t *error = rd_kafka_seek_partitions(consumer->rk, list, 5000);
-  if(error) {
-    dub_log_warn("kafka seek %s[%d]@%lld failed: %s", msg->topic, (int)msg->partition,
-                 (long long)msg->offset, rd_kafka_error_string(error));
-    rd_kafka_error_destroy(error);
-  } else if(list->elems[0].err) {
-    dub_log_warn("kafka seek %s[%d]@%lld failed: %s", msg->topic, (int)msg->partition,
-                 (long long)msg->offset, rd_kafka_err2str(list->elems[0].err));
+  if(!seek_one(consumer, msg->topic, msg->partition, msg->offset)) {
+    pause_resume(consumer, msg->topic, msg->partition, true);
+    consumer->unsought = dub_xrealloc(consumer->unsought, (consumer->nunsought + 1) *
+                                                              sizeof *consumer->unsought);
+    consumer->unsought[consumer->nunsought++] =
+        (struct unsought){dub_xstrdup(msg->topic), msg->partition, msg->offset};
   }
-  rd_kafka_topic_partition_list_destroy(list);
   consumer->retry_at = dub_time_mono_ms() + consumer->backoff_ms;
   dub_log_info("kafka %s[%d]@%lld will be retried in %d ms", msg->topic,
                (int)msg->partition, (long long)msg->offset, consumer->backoff_ms);
@@ -635,6 +714,8 @@ enum dub_err dub_kafka_consumer_poll(struct dub_kafka_consumer *consumer, int ti
     goto out;
   }
   reassess_pending(consumer);
+  if(consumer->nunsought)
+    seek_unsought(consumer);
   if(consumer->retry_at) {
     int64_t wait = consumer->retry_at - dub_time_mono_ms();
     if(wait > 0) {
@@ -696,6 +777,8 @@ void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer)
   free(consumer->reassess);
   forget_revoked(consumer);
   free(consumer->revoked);
+  forget_unsought(consumer, NULL);
+  free(consumer->unsought);
   pthread_mutex_destroy(&consumer->reassess_lock);
   for(size_t i = 0; consumer->batch.hdrs && i < consumer->batch_max; i++)
     free(consumer->batch.hdrs[i]);
