@@ -38,13 +38,12 @@ SYSTEM_ASAN ?= $(addprefix tests/system/,test_intake.py test_intake_crash.py \
 SYSTEM_TSAN ?= $(addprefix tests/system/,test_intake.py test_assignment.py \
 	test_notification.py test_readiness.py test_shutdown.py)
 # The normal and ASan passes run in two lanes at once (tests/system/lanes.sh): the
-# modules on the shared stack, and beside them the modules that bring up stacks of
-# their own (thousands of cases, Redis and the broker broken, instances churned, the
-# clock stepped), their ports moved by 1000 more. The suite mostly waits on conditions,
+# modules on the shared stack, and beside them the fault modules on stacks of their own
+# (Redis and the broker broken, instances churned, the clock stepped), their ports
+# moved by 1000 more. The suite mostly waits on conditions,
 # not on the CPU, so the two lanes together take little longer than the longer one.
-SYSTEM_OWN := $(addprefix tests/system/,test_deadline.py test_deploy_scale.py \
-	test_faults_clock.py test_faults_kafka.py test_faults_rebalance.py \
-	test_faults_redis.py)
+SYSTEM_OWN := $(addprefix tests/system/,test_faults_clock.py test_faults_kafka.py \
+	test_faults_rebalance.py test_faults_redis.py)
 SYSTEM_SHARED := $(filter-out $(SYSTEM_OWN),$(sort $(wildcard tests/system/test_*.py)))
 
 .PHONY: help deps lint build build-asan build-tsan unit contract deploy-check system test \

@@ -153,7 +153,9 @@ fetch_committed(struct dub_kafka_consumer *consumer,
     if(!err)
       return committed;
     rd_kafka_topic_partition_list_destroy(committed);
-    if(dub_time_mono_ms() >= until) {
+    /* Closing: an assignment served now is given up at once, so no waiting (an
+     * instance stopped with SIGTERM must exit within its grace period). */
+    if(consumer->closed || dub_time_mono_ms() >= until) {
       dub_log_error("kafka committed offsets unknown: %s", rd_kafka_err2str(err));
       return NULL;
     }
