@@ -211,8 +211,12 @@ static void enqueue(struct intake_recorder *rec, struct record *r)
   if(rec->queued >= MAX_QUEUED) {
     pthread_mutex_unlock(&rec->lock);
     tell(r);
-    record_free(r); /* the index writes it from duban.cases */
-    dub_log_warn("accepted-record queue full: left to the deduplication index");
+    /* An accepted record is written by the index from duban.cases; a rejection is
+     * not kept (GET /v1/events answers 404 for it). */
+    dub_log_warn("record queue full: %s", r->if_absent
+                                              ? "a rejection not kept"
+                                              : "left to the deduplication index");
+    record_free(r);
     return;
   }
   if(rec->tail)
