@@ -13,9 +13,20 @@ steps forward an hour, back to where it was: every one fires at once, and once.
 The steps are back and then forward, not forward and then back: Kafka 4 refuses
 records stamped more than an hour ahead of the broker (log.message.timestamp.after.max.ms),
 so a producer whose clock runs an hour fast is a fault of another kind. The module runs
-on a stack of its own, whose deadline it replaces."""
+on a stack of its own, whose deadline it replaces.
+
+A step is not in force when the file changes, but when the instance shows it: its HTTP
+Date header, which libmicrohttpd takes from time(), moves by the hour. libfaketime 0.9.10
+parses the file without a lock, so two threads, one holding the old text and one the
+new, can leave the old offset in force while the text it compares against is the new
+one; every later call then sees the text unchanged and keeps the old offset (with 4
+threads calling clock_gettime, 5 of 400 steps were not in force 30 ms after the file
+changed and 2 still a second later; writing the same offset spelt otherwise ended every
+one). So move_clock() writes the file in one rename, waits for the Date header, and spells
+the offset again until it shows, and once more after it does."""
 import collections
 import datetime
+import email.utils
 import os
 import signal
 import tempfile
@@ -50,6 +61,38 @@ def accept_fired(stack, cases, since_ms):
     return fired
 
 
+def wall_clock(port):
+    """The instance's wall clock (to the second), from its HTTP Date header."""
+    r = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    return email.utils.parsedate_to_datetime(r.headers["Date"]).timestamp()
+
+
+def move_clock(path, port, offset_s):
+    """Sets the instance's wall clock offset_s from the real one and returns once its
+    Date header has shown it twice, the second time after the offset was written again
+    in another spelling ('-3600', '-3600.0', ...: the same offset, new text, so
+    every thread parses it again). Fails after 20 spellings with what the clock said."""
+    seen = []
+    shown = 0
+    for k in range(20):
+        tmp = f"{path}.{k}"
+        with open(tmp, "w") as f:
+            f.write(f"{offset_s:+d}" + ("." + "0" * k if k else "") + "\n")
+        os.replace(tmp, path)  # a reader opens the old file or the new one, never half
+        until = time.monotonic() + 2
+        while time.monotonic() < until:
+            off = wall_clock(port) - time.time()
+            seen.append(round(off))
+            if abs(off - offset_s) < 300:
+                shown += 1
+                break
+            time.sleep(0.05)
+        if shown >= 2:
+            return k + 1
+    raise AssertionError(f"the instance's clock did not move to {offset_s:+d} s: it "
+                         f"showed offsets {seen[-20:]}")
+
+
 def loaded(stack, port, case_id):
     try:
         r = requests.get(f"http://127.0.0.1:{port}/v1/cases/{case_id}",
@@ -72,10 +115,6 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
                                         dir=os.environ.get("TMPDIR"), delete=False)
     clock.write("+0\n")
     clock.close()
-
-    def step(spec):
-        with open(clock.name, "w") as f:
-            f.write(spec + "\n")
 
     stack.kill("deadline", signal.SIGTERM)
     port = stack.ports["scale-first"]
@@ -111,8 +150,10 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
         assert not accept_fired(stack, cases, since_ms), "a timer fired before its time"
 
         # An hour back: the timers are an hour and LEAD_S away now.
-        step("-1h")
+        writes = {"back": move_clock(clock.name, port, -3600)}
         stepped_back = time.monotonic()
+        assert stepped_back - t0 < LEAD_S, \
+            f"the clock moved back {stepped_back - t0:.0f} s in, after the deadline"
         late = []
         while time.monotonic() - stepped_back < OBSERVE_S:  # the length of the fault
             fired = accept_fired(stack, cases, since_ms)
@@ -130,7 +171,7 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
         assert past_moment_s > 0, "the deadline passed while the clock was behind"
 
         # Forward again by the hour: every timer is due, and fires once.
-        step("+0")
+        writes["forward"] = move_clock(clock.name, port, 0)
         stepped_forward = time.monotonic()
         every = cases + late
         wait_until(lambda: len(accept_fired(stack, every, since_ms)) == len(every), 90,
@@ -150,7 +191,8 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
         print(f"\nclock steps: {len(every)} cases, loaded {loaded_s:.1f} s in; an hour back "
               f"for {OBSERVE_S} s ({past_moment_s:.0f} s past the deadline by the "
               f"unstepped clock): 0 fired; an hour forward: {len(fired)} fired within "
-              f"{fired_after_s:.1f} s, {sum(n > 1 for n in fired.values())} twice")
+              f"{fired_after_s:.1f} s, {sum(n > 1 for n in fired.values())} twice; "
+              f"file writes per step {writes}")
         assert set(fired.values()) == {1}, [i for i, n in fired.items() if n > 1]
     finally:
         proc.send_signal(signal.SIGTERM)
