@@ -20,8 +20,11 @@ void dub_log_setup(const char *service, enum dub_log_level min);
 bool dub_log_level_parse(const char *s, enum dub_log_level *out);
 
 /* Writes {"time","service","level","msg"[,"case_id"][,"trace_id"]} as one line, in one
- * write(2), so lines from different threads never interleave. case_id and trace_id may
- * be NULL. Never pass reporter identity in any argument. Thread-safe. */
+ * write(2), so lines from different threads never interleave (a write a signal
+ * interrupts is tried again). Every message gets its line: bytes that are not UTF-8
+ * become U+FFFD, and past 16 KiB it is cut between characters and says how long it was.
+ * case_id and trace_id may be NULL. Never pass reporter identity in any argument.
+ * Thread-safe. */
 void dub_log_at(enum dub_log_level level, const char *case_id, const char *trace_id,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

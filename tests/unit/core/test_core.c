@@ -9,12 +9,15 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -308,6 +311,120 @@ static void test_log_lines(void **state)
   assert_false(dub_log_level_parse("INFO", &lvl));
 }
 
+/* Messages the old logger lost (review C12c): longer than its 2048-byte buffer, cut
+ * inside a character, not UTF-8 at all, and beyond the 16 KiB a line may carry. */
+static void log_hard(void)
+{
+  static char big[20000];
+  dub_log_setup("intake", DUB_LOG_INFO);
+  /* 5000 bytes: 1 ASCII byte, then 3-byte characters (中), so 2048 falls inside one */
+  big[0] = 'x';
+  for(size_t i = 1; i + 3 <= 5000; i += 3)
+    memcpy(big + i, "\xe4\xb8\xad", 3);
+  big[4999] = '\0';
+  dub_log_info("%s", big);
+  dub_log_info("bad bytes \xff\xc0\xaf \xed\xa0\x80 and cut \xe4\xb8 end");
+  memset(big, 'y', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  dub_log_warn("%s", big);
+}
+
+static json_t *line_at(char **cursor)
+{
+  char *end = strchr(*cursor, '\n');
+  assert_non_null(end);
+  *end = '\0';
+  json_error_t err;
+  json_t *doc = json_loads(*cursor, 0, &err);
+  if(!doc)
+    fail_msg("not a JSON line (%s): %.200s", err.text, *cursor);
+  *cursor = end + 1;
+  return doc;
+}
+
+static void test_log_long_and_invalid(void **state)
+{
+  (void)state;
+  char *text = capture_stderr(log_hard), *at = text;
+  json_t *a = line_at(&at), *b = line_at(&at), *c = line_at(&at);
+  assert_string_equal(at, "");
+  const char *msg = json_string_value(json_object_get(a, "msg"));
+  assert_int_equal(strlen(msg), 1 + 1666 * 3); /* every character, none cut */
+  assert_memory_equal(msg + strlen(msg) - 3, "\xe4\xb8\xad", 3);
+  assert_string_equal(json_string_value(json_object_get(b, "msg")),
+                      "bad bytes \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd"
+                      "\xef\xbf\xbd\xef\xbf\xbd and cut \xef\xbf\xbd\xef\xbf\xbd end");
+  msg = json_string_value(json_object_get(c, "msg"));
+  assert_string_equal(json_string_value(json_object_get(c, "level")), "warn");
+  assert_int_equal(strspn(msg, "y"), 16384);
+  assert_string_equal(msg + 16384, " [cut: 19999 bytes in all]");
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+  free(text);
+}
+
+static void on_alarm(int sig)
+{
+  (void)sig;
+}
+
+/* A signal that interrupts the write (a handler without SA_RESTART, the write blocked
+ * on a full pipe) does not cost the line. */
+static void test_log_write_interrupted(void **state)
+{
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  int saved = dup(STDERR_FILENO);
+  dup2(fds[1], STDERR_FILENO);
+  struct sigaction sa = {0}, old;
+  sa.sa_handler = on_alarm; /* sa_flags 0: no SA_RESTART */
+  sigaction(SIGALRM, &sa, &old);
+  /* Fill the pipe so the log line's write blocks, then free it from a thread... */
+  fcntl(fds[1], F_SETFL, O_NONBLOCK);
+  static char junk[4096];
+  size_t filled = 0;
+  ssize_t n;
+  while((n = write(fds[1], junk, sizeof junk)) > 0)
+    filled += (size_t)n;
+  fcntl(fds[1], F_SETFL, 0);
+  pid_t reader = fork();
+  assert_true(reader >= 0);
+  if(reader == 0) { /* drains after the alarm has interrupted the blocked write */
+    close(fds[1]);
+    dup2(saved, STDERR_FILENO); /* no write end left here, or the pipe never ends */
+    usleep(300000);
+    char buf[4096];
+    size_t got = 0;
+    char *line = calloc(1, 65536);
+    while((n = read(fds[0], buf, sizeof buf)) > 0) {
+      if(got + (size_t)n <= filled) {
+        got += (size_t)n;
+        continue;
+      }
+      size_t skip = got < filled ? filled - got : 0;
+      size_t have = strlen(line);
+      memcpy(line + have, buf + skip, (size_t)n - skip);
+      got += (size_t)n;
+    }
+    _exit(strstr(line, "after the interruption") && strchr(line, '\n') ? 0 : 1);
+  }
+  close(fds[0]);
+  struct itimerval t = {{0, 0}, {0, 100000}}; /* SIGALRM in 100 ms, mid-write */
+  setitimer(ITIMER_REAL, &t, NULL);
+  dub_log_setup("intake", DUB_LOG_INFO);
+  dub_log_info("after the interruption");
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(fds[1]);
+  int status = 0;
+  assert_int_equal(waitpid(reader, &status, 0), reader);
+  sigaction(SIGALRM, &old, NULL);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_hex(void **state)
 {
   (void)state;
@@ -336,6 +453,8 @@ int main(void)
       cmocka_unit_test(test_time_rfc3339),
       cmocka_unit_test(test_dates),
       cmocka_unit_test(test_log_lines),
+      cmocka_unit_test(test_log_long_and_invalid),
+      cmocka_unit_test(test_log_write_interrupted),
       cmocka_unit_test(test_hex),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
