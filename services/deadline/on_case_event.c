@@ -181,6 +181,18 @@ static enum dub_err fetch(struct deadline *d, struct slot *slots, size_t nslots,
   return rc;
 }
 
+/* Whether 'doc' started from received event 'id' at an offset before 'offset': read
+ * earlier in this partition, so the message at 'offset' is a copy of it. */
+static bool received_earlier(const json_t *doc, const char *id, int64_t offset)
+{
+  const json_t *first = json_array_get(json_object_get(doc, "history"), 0);
+  const char *type = dub_json_str(first, "type"), *first_id = dub_json_str(first, "id");
+  const json_t *at = json_object_get(first, "offset");
+  return type && strcmp(type, "duban.case.received") == 0 && first_id &&
+         strcmp(first_id, id) == 0 && json_is_integer(at) &&
+         json_integer_value(at) < offset;
+}
+
 /* Applies message i to its case's working document and adds the writes to the poll's
  * pipeline. Returns as a handler does; *why for the DLQ. */
 static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size_t i,
@@ -196,19 +208,23 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
                   d->conf.clock_offset_ms;
   bool received = strcmp(ev->type, "duban.case.received") == 0;
   enum dub_err rc = slot->rc;
-  /* Rebuilding: every document starts again at its received event. */
-  if(!rc && received && deadline_partition_rebuilding(d, msg->partition))
+  /* Rebuilding: every document starts again at its received event, unless this is a
+   * second copy of the one it started from in this read (intake derives case ids from
+   * the publisher's event, so a retry it took after the claim expired writes the same
+   * received event again: review C12j). */
+  if(!rc && received && deadline_partition_rebuilding(d, msg->partition) &&
+     !received_earlier(slot->doc, ev->id, msg->offset))
     rc = DUB_ERR_NOT_FOUND;
   if(rc == DUB_ERR_NOT_FOUND && received) {
     json_t *doc =
         deadline_case_new(ev->data, pl->config->sla, pl->config->calendar, &rc, why);
     if(rc)
       return rc;
-    json_array_append_new(json_object_get(doc, "history"),
-                          json_pack("{s:s, s:s, s:O?, s:O?}", "type", ev->type, "id",
-                                    ev->id, "source",
-                                    json_object_get(ev->event, "source"), "time",
-                                    json_object_get(ev->event, "time")));
+    json_array_append_new(
+        json_object_get(doc, "history"),
+        json_pack("{s:s, s:s, s:O?, s:O?, s:I}", "type", ev->type, "id", ev->id, "source",
+                  json_object_get(ev->event, "source"), "time",
+                  json_object_get(ev->event, "time"), "offset", (json_int_t)msg->offset));
     json_decref(slot->doc);
     slot->doc = doc;
     slot->rc = DUB_OK;

@@ -525,8 +525,16 @@ static struct job *prepare(struct intake *in, const json_t *event,
   j->type = dub_xstrdup(type);
   j->key = intake_event_key(source, dub_json_str(event, "id"));
   if(strcmp(type, REPORTED_TYPE) == 0) {
-    if(intake_caseid_new(dub_time_now_ms(), j->case_id)) {
-      reject(r, DUB_ERR_INTERNAL, dub_xstrdup("no randomness for a case id"), NULL);
+    /* The case id comes from the event, so that a retry of it, even one taken after its
+     * claim expired, names the same case (review C12j); its time part is the event's
+     * "time" when it has one, as a retry has the same. */
+    int64_t ms = 0;
+    const char *when = dub_json_str(event, "time");
+    if(!when || dub_time_parse(when, &ms, NULL) || ms < 0)
+      ms = dub_time_now_ms();
+    if(intake_caseid_derive(in->keys, ms, source, dub_json_str(event, "id"),
+                            j->case_id)) {
+      reject(r, DUB_ERR_INTERNAL, dub_xstrdup("no key to derive a case id"), NULL);
       job_free(j);
       return NULL;
     }

@@ -1,6 +1,7 @@
 """Intake over real Kafka and Redis: batches, what became of an event, duban.inbound in
 both CloudEvents modes, dead letters, bad input of every kind, and deduplication that
 survives a restart and a flushed Redis."""
+import hashlib
 import json
 import re
 import signal
@@ -12,6 +13,7 @@ import pytest
 import requests
 
 from conftest import HOTLINE, OPS, UNIT_OA, problem_event, wait_rebuilt, wait_until
+from test_deadline import action, case_doc, records
 
 
 def event_status(stack, source, event_id, token=HOTLINE):
@@ -254,6 +256,50 @@ def test_duplicate_after_redis_flushall(stack):
     # Every other service lost its state too: all rebuilt before the next test (which
     # would otherwise meet them rebuilding, as test_intake_crash's reload did).
     wait_rebuilt(stack)
+
+
+def test_retry_after_an_expired_claim_names_the_same_case(stack):
+    """Review C12j: a delivery that timed out but landed, then the publisher's retry
+    once the claim expired, made a second case for one problem (case ids were random).
+    Now the id derives from source + id: intake names the same case again, and the
+    stages after it take the second received event as a copy of the first."""
+    since_ms = int(time.time() * 1000) - 1000
+    event = problem_event(f"claim-expired-{uuid.uuid4().hex[:8]}")
+    first = stack.post_event(event)
+    assert first.status_code == 202, first.text
+    case = first.json()["case_id"]
+    case_doc(stack, case, lambda c: c["state"] == "assigned")
+    # What intake knows of the event goes, as when its claim expired with the write
+    # unconfirmed (intake's key for it: SHA-256 of source, newline, id).
+    digest = hashlib.sha256(f"{event['source']}\n{event['id']}".encode()).hexdigest()
+    assert stack.redis("DEL", f"duban:intake:event:{digest}") == "1"
+    redelivered = stack.metric(stack.ports["assignment"],
+                               "duban_assignment_redeliveries_total") or 0
+    second = stack.post_event(event)
+    assert second.status_code == 202, second.text
+    assert second.json()["case_id"] == case
+    received = [e for k, e in records(stack, since_ms=since_ms)
+                if k == case and e["type"] == "duban.case.received"]
+    assert len(received) == 2 and received[0]["id"] == received[1]["id"], received
+    # Deadline read the copy before an action that came after it, and kept one case.
+    action(stack, case, "accepted", f"{event['id']}-acc")
+    doc = case_doc(stack, case, lambda c: c["state"] == "accepted")
+    assert [h["type"] for h in doc["history"]].count("duban.case.received") == 1, doc
+    # Assignment took it as a redelivery and assigned nobody again.
+    wait_until(lambda: (stack.metric(stack.ports["assignment"],
+                                     "duban_assignment_redeliveries_total") or 0)
+               > redelivered, 30, "assignment seeing the copy")
+    assigned = [e for k, e in records(stack, since_ms=since_ms)
+                if k == case and e["type"] == "duban.case.assigned"]
+    assert len(assigned) == 1, assigned
+    # A rebuild from duban.cases starts the case at its first received event, and not
+    # again at the copy (which would undo the assignment and refuse the acceptance).
+    stack.redis("FLUSHALL")
+    wait_rebuilt(stack)
+    doc = case_doc(stack, case, lambda c: c["state"] == "accepted", timeout=60)
+    kinds = [h["type"] for h in doc["history"]]
+    assert kinds.count("duban.case.received") == 1, kinds
+    assert kinds.index("duban.case.assigned") < kinds.index("duban.case.accepted"), kinds
 
 
 def test_action_right_after_its_case(stack):
