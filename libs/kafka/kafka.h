@@ -312,6 +312,20 @@ enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
 enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_ms,
                                    const struct dub_kafka_msg **msg);
 
+/* Waits up to timeout_ms for a first message, then takes up to max - 1 more of those
+ * already fetched, without waiting. DUB_OK with *msgs[0..*count) (borrowed until the
+ * next call of any poll, start, rewind or free; *count may be 0), DUB_ERR_UNAVAILABLE
+ * on a fatal error (with what came before it). */
+enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int timeout_ms,
+                                         size_t max, const struct dub_kafka_msg **msgs,
+                                         size_t *count);
+
+/* Reads partition i again from offsets[i] on, for every partition, keeping the ends the
+ * last dub_kafka_reader_start() took: a rebuild that must read a batch again after a
+ * failed write still finishes where it meant to. */
+enum dub_err dub_kafka_reader_rewind(struct dub_kafka_reader *reader,
+                                     const int64_t *offsets);
+
 /* The next offset to read of partition i: the one after the last message polled, or the
  * start offset (DUB_KAFKA_OFFSET_BEGINNING when nothing was read since the start). */
 int64_t dub_kafka_reader_position(const struct dub_kafka_reader *reader, int32_t i);

@@ -19,7 +19,21 @@ struct dub_kafka_reader {
   struct dub_kafka_msg msg;
   struct dub_kafka_header *headers;
   size_t header_cap;
+  struct { /* what the last dub_kafka_reader_poll_batch() handed out */
+    rd_kafka_message_t **rkms;
+    struct dub_kafka_msg *msgs;
+    struct dub_kafka_header **hdrs;
+    size_t *caps;
+    size_t count, cap;
+  } batch;
 };
+
+static void batch_release(struct dub_kafka_reader *r)
+{
+  for(size_t i = 0; i < r->batch.count; i++)
+    rd_kafka_message_destroy(r->batch.rkms[i]);
+  r->batch.count = 0;
+}
 
 static enum dub_err count_partitions(struct dub_kafka_reader *r, int timeout_ms)
 {
@@ -111,6 +125,13 @@ void dub_kafka_reader_free(struct dub_kafka_reader *reader)
     return;
   if(reader->last)
     rd_kafka_message_destroy(reader->last);
+  batch_release(reader);
+  for(size_t i = 0; i < reader->batch.cap; i++)
+    free(reader->batch.hdrs[i]);
+  free(reader->batch.rkms);
+  free(reader->batch.msgs);
+  free(reader->batch.hdrs);
+  free(reader->batch.caps);
   if(reader->rk) {
     rd_kafka_assign(reader->rk, NULL);
     rd_kafka_consumer_close(reader->rk);
@@ -148,6 +169,8 @@ static enum dub_err learn_ends(struct dub_kafka_reader *reader, int timeout_ms)
 
 #define START_END_TIMEOUT_MS 2000
 
+static enum dub_err assign_at(struct dub_kafka_reader *reader, const int64_t *offsets);
+
 enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
                                     const int64_t *offsets)
 {
@@ -155,6 +178,18 @@ enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
     reader->end[i] = -1;
   /* An end not learnt now is learnt by the first dub_kafka_reader_caught_up(). */
   learn_ends(reader, START_END_TIMEOUT_MS);
+  return assign_at(reader, offsets);
+}
+
+enum dub_err dub_kafka_reader_rewind(struct dub_kafka_reader *reader,
+                                     const int64_t *offsets)
+{
+  return assign_at(reader, offsets);
+}
+
+/* Reads every partition from offsets[i] on; the ends stay as they are. */
+static enum dub_err assign_at(struct dub_kafka_reader *reader, const int64_t *offsets)
+{
   rd_kafka_topic_partition_list_t *parts =
       rd_kafka_topic_partition_list_new(reader->npartitions);
   for(int32_t i = 0; i < reader->npartitions; i++) {
@@ -166,6 +201,7 @@ enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
     rd_kafka_message_destroy(reader->last);
     reader->last = NULL;
   }
+  batch_release(reader);
   rd_kafka_resp_err_t err = rd_kafka_assign(reader->rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   return err ? kafka_map_err(err) : DUB_OK;
@@ -197,6 +233,62 @@ enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_
   kafka_msg_view(rkm, &reader->msg, &reader->headers, &reader->header_cap);
   *msg = &reader->msg;
   return DUB_OK;
+}
+
+enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int timeout_ms,
+                                         size_t max, const struct dub_kafka_msg **msgs,
+                                         size_t *count)
+{
+  *count = 0;
+  *msgs = NULL;
+  if(reader->last) {
+    rd_kafka_message_destroy(reader->last);
+    reader->last = NULL;
+  }
+  batch_release(reader);
+  if(max > reader->batch.cap) {
+    reader->batch.rkms =
+        dub_xrealloc(reader->batch.rkms, max * sizeof *reader->batch.rkms);
+    reader->batch.msgs =
+        dub_xrealloc(reader->batch.msgs, max * sizeof *reader->batch.msgs);
+    reader->batch.hdrs =
+        dub_xrealloc(reader->batch.hdrs, max * sizeof *reader->batch.hdrs);
+    reader->batch.caps =
+        dub_xrealloc(reader->batch.caps, max * sizeof *reader->batch.caps);
+    for(size_t i = reader->batch.cap; i < max; i++) {
+      reader->batch.hdrs[i] = NULL;
+      reader->batch.caps[i] = 0;
+    }
+    reader->batch.cap = max;
+  }
+  enum dub_err rc = DUB_OK;
+  size_t n = 0;
+  while(n < max) {
+    /* Waits only for the first: then takes what has already been fetched. */
+    rd_kafka_message_t *rkm = rd_kafka_consumer_poll(reader->rk, n ? 0 : timeout_ms);
+    if(!rkm)
+      break;
+    if(rkm->err) {
+      if(rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+        rc = DUB_ERR_UNAVAILABLE;
+      else if(rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        dub_log_warn("kafka reader: %s", rd_kafka_message_errstr(rkm));
+      rd_kafka_message_destroy(rkm);
+      if(rc)
+        break;
+      continue;
+    }
+    if(rkm->partition >= 0 && rkm->partition < reader->npartitions)
+      reader->position[rkm->partition] = rkm->offset + 1;
+    reader->batch.rkms[n] = rkm;
+    kafka_msg_view(rkm, &reader->batch.msgs[n], &reader->batch.hdrs[n],
+                   &reader->batch.caps[n]);
+    n++;
+  }
+  reader->batch.count = n;
+  *msgs = reader->batch.msgs;
+  *count = n;
+  return rc;
 }
 
 int64_t dub_kafka_reader_position(const struct dub_kafka_reader *reader, int32_t i)

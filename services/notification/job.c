@@ -2,8 +2,6 @@
 #include "notification.h"
 
 #include "core/alloc.h"
-#include "core/log.h"
-#include "kafka/kafka.h"
 #include "crypto/crypto.h"
 
 #include <stdlib.h>
@@ -33,29 +31,4 @@ char *notification_case_keys_key(const char *tag)
 char *notification_case_info_key(const char *case_id)
 {
   return dub_xasprintf("duban:notify:case:{%s}", case_id);
-}
-
-enum dub_err notification_reader_open(const char *brokers, const char *topic,
-                                      struct dub_kafka_reader **out)
-{
-  char *why = NULL;
-  struct dub_kafka_reader *reader = NULL;
-  if(dub_kafka_reader_new(brokers, topic, 10000, &reader, &why)) {
-    dub_log_error("cannot read %s to rebuild: %s", topic, why ? why : "");
-    free(why);
-    return DUB_ERR_UNAVAILABLE;
-  }
-  int32_t parts = dub_kafka_reader_partitions(reader);
-  int64_t *from = dub_xcalloc((size_t)parts, sizeof *from);
-  for(int32_t i = 0; i < parts; i++)
-    from[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  enum dub_err rc = dub_kafka_reader_start(reader, from);
-  free(from);
-  if(rc) { /* review C12h: a reader that reads nothing would never catch up */
-    dub_log_error("cannot read %s to rebuild: %s", topic, dub_err_code(rc));
-    dub_kafka_reader_free(reader);
-    return DUB_ERR_UNAVAILABLE;
-  }
-  *out = reader;
-  return DUB_OK;
 }

@@ -89,12 +89,6 @@ char *notification_msg_key(const char *tag, const char *key);
 char *notification_case_keys_key(const char *tag);
 char *notification_case_info_key(const char *case_id);
 #define NOTIFY_DUE_KEY "duban:notify:due"
-/* A reader of every partition of 'topic' from its beginning, for rebuilding Redis.
- * DUB_ERR_UNAVAILABLE (logged) when Kafka does not answer. Free with
- * dub_kafka_reader_free(). */
-struct dub_kafka_reader;
-enum dub_err notification_reader_open(const char *brokers, const char *topic,
-                                      struct dub_kafka_reader **out);
 
 /* plan.c: the duban.cases batch handler (see dub_kafka_batch_handler_fn). Every job of
  * the batch is acknowledged by Kafka before any of its records counts as done; a

@@ -15,6 +15,7 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 #include "kafka/cloudevent.h"
+#include "runtime/rebuild.h"
 #include "runtime/runtime.h"
 
 #include <stdlib.h>
@@ -377,61 +378,109 @@ static enum dub_err info_put(struct notification *n, const char *case_id, json_t
   return rc;
 }
 
-/* Reads duban.cases from its beginning to its end and notes every case's received and
- * assigned data, then sets the mark that says Redis holds them. */
-static enum dub_err rebuild(struct notification *n)
+/* One batch of the rebuild of the case notes: the received and assigned events among
+ * 'msgs', applied in order to the notes of their cases (read in one round trip, written
+ * in another). */
+static enum dub_err rebuild_batch(void *ctx, struct dub_cache *cache,
+                                  const struct dub_kafka_msg *msgs, size_t n)
 {
-  const struct dub_runtime_env *env = dub_runtime_env(n->rt);
-  struct dub_kafka_reader *reader = NULL;
-  char *why = NULL;
-  size_t seen = 0;
-  enum dub_err rc = notification_reader_open(env->brokers, CASES_TOPIC, &reader);
-  if(rc)
-    return rc;
-  dub_log_warn("case notes missing from redis: rebuilding them from %s", CASES_TOPIC);
-  for(;;) {
-    /* Done at the end the topic had when reading began (records written since are
-     * the consumer's to handle). */
-    bool done = false;
-    rc = dub_kafka_reader_caught_up(reader, 2000, &done);
-    if(rc || done)
-      break;
-    const struct dub_kafka_msg *msg = NULL;
-    rc = dub_kafka_reader_poll(reader, 200, &msg);
-    if(rc)
-      break;
-    if(!msg)
-      continue;
+  (void)ctx;
+  json_t *notes = json_object(); /* case id -> its notes, as Redis has them */
+  json_t *events = json_array(); /* [case id, type, data] of those that count */
+  for(size_t i = 0; i < n; i++) {
     const void *type = NULL;
     size_t tlen = 0;
-    if(dub_kafka_msg_header(msg, DUB_CE_TYPE_HEADER, &type, &tlen) &&
+    if(dub_kafka_msg_header(&msgs[i], DUB_CE_TYPE_HEADER, &type, &tlen) &&
        !(tlen == 19 && memcmp(type, "duban.case.received", 19) == 0) &&
        !(tlen == 19 && memcmp(type, "duban.case.assigned", 19) == 0))
       continue;
     struct dub_case_event ev;
-    if(dub_case_event_decode(msg, &ev, &why)) {
+    char *why = NULL;
+    if(dub_case_event_decode(&msgs[i], &ev, &why)) {
       free(why);
-      why = NULL;
       continue;
     }
-    json_t *info = NULL;
-    rc = info_get(n, ev.case_id, &info);
-    if(!rc && info_apply(info, ev.type, ev.data))
-      rc = info_put(n, ev.case_id, info);
-    json_decref(info);
+    if(strcmp(ev.type, "duban.case.received") == 0 ||
+       strcmp(ev.type, "duban.case.assigned") == 0) {
+      json_array_append_new(events, json_pack("[s, s, O]", ev.case_id, ev.type,
+                                              ev.data ? ev.data : json_null()));
+      json_object_set_new(notes, ev.case_id, json_null());
+    }
     dub_case_event_release(&ev);
-    if(rc)
-      break;
-    seen++;
   }
-  dub_kafka_reader_free(reader);
-  if(!rc) {
-    const char *argv[] = {"SET", PLANNER_MARK_KEY, "1"};
-    rc = dub_cache_command(dub_runtime_cache(n->rt), NULL, 3, argv, NULL);
+  enum dub_err rc = DUB_OK;
+  size_t count = json_object_size(notes);
+  if(count) {
+    struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+    const char **ids = dub_xcalloc(count, sizeof *ids);
+    size_t k = 0;
+    const char *case_id;
+    json_t *v;
+    json_object_foreach(notes, case_id, v)
+    {
+      char *key = notification_case_info_key(case_id);
+      dub_cache_pipeline_addf(p, "GET %s", key);
+      free(key);
+      ids[k++] = case_id;
+    }
+    struct dub_cache_reply **replies = NULL;
+    rc = dub_cache_pipeline_exec(cache, p, &replies);
+    for(k = 0; !rc && k < count; k++) {
+      json_t *doc = NULL;
+      char *key = notification_case_info_key(ids[k]);
+      enum dub_err grc = dub_runtime_reply_json(replies[k], key, &doc);
+      free(key);
+      json_object_set_new(notes, ids[k], grc ? json_object() : doc);
+    }
+    if(!rc)
+      dub_cache_replies_free(replies, count);
+    free(ids);
+    size_t i;
+    json_t *e;
+    json_array_foreach(events, i, e)
+    {
+      if(rc)
+        break;
+      info_apply(json_object_get(notes, json_string_value(json_array_get(e, 0))),
+                 json_string_value(json_array_get(e, 1)), json_array_get(e, 2));
+    }
+    dub_cache_pipeline_reset(p);
+    json_object_foreach(notes, case_id, v)
+    {
+      if(rc)
+        break;
+      char *key = notification_case_info_key(case_id);
+      char *text = dub_json_dump(v);
+      dub_cache_pipeline_addf(p, "SET %s %s", key, text);
+      free(text);
+      free(key);
+    }
+    if(!rc) {
+      rc = dub_cache_pipeline_exec(cache, p, &replies);
+      if(!rc)
+        dub_cache_replies_free(replies, count);
+    }
+    dub_cache_pipeline_free(p);
   }
-  if(!rc)
-    dub_log_info("case notes rebuilt from %zu events", seen);
-  return rc ? DUB_ERR_UNAVAILABLE : DUB_OK;
+  json_decref(events);
+  json_decref(notes);
+  return rc;
+}
+
+static const struct dub_rebuild_spec notes_rebuild = {.what = "case notes",
+                                                      .topic = CASES_TOPIC,
+                                                      .marker = PLANNER_MARK_KEY,
+                                                      .batch = 1000,
+                                                      /* on the consumer's thread */
+                                                      .patience_ms = 10000,
+                                                      .apply = rebuild_batch};
+
+/* Reads duban.cases from its beginning to the end it had then and notes every case's
+ * received and assigned data, then sets the mark that says Redis holds them. */
+static enum dub_err rebuild(struct notification *n)
+{
+  return dub_rebuild_run(dub_runtime_env(n->rt)->brokers, dub_runtime_cache(n->rt),
+                         dub_runtime_metrics(n->rt), &notes_rebuild, NULL, NULL);
 }
 
 /* Whether Redis still holds the planner's notes (checked at most every 500 ms). */

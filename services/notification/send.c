@@ -23,6 +23,7 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 #include "kafka/kafka.h"
+#include "runtime/rebuild.h"
 #include "runtime/runtime.h"
 
 #include <pthread.h>
@@ -1080,7 +1081,12 @@ static void rebuild_one(struct notification_sender *s, const struct dub_kafka_ms
       char *list = dub_xasprintf("duban:notify:digest:{%s}:%lld", rid, bucket);
       char *item = dub_xasprintf("%s %s", tag, key);
       char *dmember = dub_xasprintf("d %s %lld", rid, bucket);
-      dub_cache_pipeline_addf(p, "RPUSH %s %s", list, item);
+      /* Once, however often the record is applied again (rebuild.h). */
+      const char *push[] = {"EVAL",
+                            "if not redis.call('LPOS', KEYS[1], ARGV[1]) then "
+                            "redis.call('RPUSH', KEYS[1], ARGV[1]) end return 1",
+                            "1", list, item};
+      dub_cache_pipeline_add(p, 5, push, NULL);
       dub_cache_pipeline_addf(p, "ZADD %s NX %lld %s", NOTIFY_DUE_KEY,
                               (bucket + 1) * s->n->conf.window_s * 1000, dmember);
       free(list);
@@ -1094,41 +1100,33 @@ out:
   json_decref(rec);
 }
 
+/* One batch of the rebuild of the message states, in one pipeline. */
+static enum dub_err rebuild_batch(void *ctx, struct dub_cache *cache,
+                                  const struct dub_kafka_msg *msgs, size_t n)
+{
+  struct notification_sender *s = ctx;
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  for(size_t i = 0; i < n; i++)
+    rebuild_one(s, &msgs[i], p);
+  if(!dub_cache_pipeline_count(p)) {
+    dub_cache_pipeline_free(p);
+    return DUB_OK;
+  }
+  return exec_free(cache, p);
+}
+
+/* Reads duban.notifications from its beginning to the end it had then, then sets the
+ * mark that says Redis holds the message states. */
 static enum dub_err rebuild(struct notification_sender *s)
 {
-  const struct dub_runtime_env *env = dub_runtime_env(s->n->rt);
-  struct dub_kafka_reader *reader = NULL;
-  size_t seen = 0;
-  enum dub_err rc = notification_reader_open(env->brokers, NOTIFY_TOPIC, &reader);
-  if(rc)
-    return rc;
-  dub_log_warn("message states missing from redis: rebuilding them from %s",
-               NOTIFY_TOPIC);
-  while(!rc && !atomic_load(&s->stop)) {
-    struct dub_cache_pipeline *p = dub_cache_pipeline_new();
-    const struct dub_kafka_msg *msg = NULL;
-    size_t got = 0;
-    while(got < 500 && !dub_kafka_reader_poll(reader, got ? 0 : 200, &msg) && msg) {
-      rebuild_one(s, msg, p);
-      got++;
-    }
-    if(dub_cache_pipeline_count(p))
-      rc = exec_free(s->cache, p);
-    else
-      dub_cache_pipeline_free(p);
-    seen += got;
-    bool done = false;
-    if(!rc && (rc = dub_kafka_reader_caught_up(reader, 2000, &done)) == DUB_OK && done)
-      break;
-  }
-  dub_kafka_reader_free(reader);
-  if(!rc && !atomic_load(&s->stop)) {
-    const char *argv[] = {"SET", SENDER_MARK_KEY, "1"};
-    rc = dub_cache_command(s->cache, NULL, 3, argv, NULL);
-    if(!rc)
-      dub_log_info("message states rebuilt from %zu records", seen);
-  }
-  return rc ? DUB_ERR_UNAVAILABLE : DUB_OK;
+  const struct dub_rebuild_spec spec = {.what = "message states",
+                                        .topic = NOTIFY_TOPIC,
+                                        .marker = SENDER_MARK_KEY,
+                                        .batch = 500,
+                                        .apply = rebuild_batch,
+                                        .ctx = s};
+  return dub_rebuild_run(dub_runtime_env(s->n->rt)->brokers, s->cache,
+                         dub_runtime_metrics(s->n->rt), &spec, &s->stop, NULL);
 }
 
 /* Whether Redis holds the sender's states; rebuilds them when it does not. */

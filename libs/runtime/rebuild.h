@@ -1,0 +1,73 @@
+/* rebuild.h - derived state rebuilt from a topic: the one way a service does it
+ * (review C3 and its section 2.2 item 2).
+ *
+ * A marker key in Redis says that the state is complete. When it is missing, the topic
+ * is read from its beginning up to the high watermarks it had when the reading began
+ * (records written meanwhile are the consumer's to handle, so steady writes cannot keep
+ * the rebuild from finishing), in batches that the service turns into Redis writes;
+ * then the service's finish step runs and the marker is set. A batch whose write fails
+ * (Redis away, OOM, READONLY, LOADING, ...) is read and applied again after a pause, so
+ * the service's work must be idempotent; nothing is skipped. */
+#ifndef DUB_RUNTIME_REBUILD_H
+#define DUB_RUNTIME_REBUILD_H
+
+#include "cache/cache.h"
+#include "core/err.h"
+#include "kafka/kafka.h"
+#include "metrics/metrics.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Applies one batch of messages (in offset order within each partition) to Redis
+ * through 'cache'. DUB_OK once written; the error of the write otherwise (then the
+ * batch comes again). */
+typedef enum dub_err (*dub_rebuild_batch_fn)(void *ctx, struct dub_cache *cache,
+                                             const struct dub_kafka_msg *msgs, size_t n);
+
+struct dub_rebuild_spec {
+  const char *what;   /* "case notes": in log lines and as the metrics' label */
+  const char *topic;  /* read from its beginning */
+  const char *marker; /* the key whose presence says the state is complete */
+  size_t batch;       /* messages per batch at most; 0 for 1000 */
+  /* How long failed writes are waited out before the rebuild gives up with
+   * DUB_ERR_UNAVAILABLE (for a caller that must not block longer, such as a consumer's
+   * handler); 0 waits as long as it takes. */
+  long patience_ms;
+  dub_rebuild_batch_fn apply;
+  /* Optional: runs once every batch is written, before the marker is set (a service
+   * that gathered the state in memory writes it here). DUB_OK, or an error after which
+   * the rebuild starts again from the beginning. */
+  enum dub_err (*finish)(void *ctx, struct dub_cache *cache);
+  void *ctx;
+};
+
+/* What a rebuild did. */
+struct dub_rebuild_stats {
+  size_t records; /* messages read and applied, counting those applied again */
+  size_t retries; /* batches applied again after a failed write */
+  int64_t ms;     /* from the start to the marker, monotonic */
+};
+
+/* Whether the marker is missing. DUB_OK with *needed, or DUB_ERR_UNAVAILABLE when Redis
+ * does not say (a typed error such as LOADING included). */
+enum dub_err dub_rebuild_needed(struct dub_cache *cache,
+                                const struct dub_rebuild_spec *spec, bool *needed);
+
+/* Rebuilds. Blocks until the marker is set (DUB_OK), *stop becomes true or SIGTERM or
+ * SIGINT came (dub_signals_stop_requested(); within about a second; 'stop' may be
+ * NULL), or Kafka cannot be read (DUB_ERR_UNAVAILABLE for both: the caller knows
+ * whether it asked to stop, and otherwise tries again later). Redis failures are waited
+ * out: while Redis refuses, the batch is tried again with backoff up to 2 s (for as long
+ * as spec->patience_ms allows). 'metrics' may be NULL; otherwise
+ * duban_rebuild_records_total, duban_rebuild_retries_total and duban_rebuild_seconds (the
+ * last completed run) carry what="<spec->what>". 'stats' may be NULL. Logs when it
+ * starts, every 10 s while it runs and when it ends, with the rate. */
+enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
+                             struct dub_metrics *metrics,
+                             const struct dub_rebuild_spec *spec, const atomic_bool *stop,
+                             struct dub_rebuild_stats *stats);
+
+#endif
