@@ -326,6 +326,10 @@ enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int ti
 enum dub_err dub_kafka_reader_rewind(struct dub_kafka_reader *reader,
                                      const int64_t *offsets);
 
+/* Forgets the ends the last start took: the next dub_kafka_reader_caught_up() takes the
+ * high watermarks the partitions have then. */
+void dub_kafka_reader_forget_ends(struct dub_kafka_reader *reader);
+
 /* The next offset to read of partition i: the one after the last message polled, or the
  * start offset (DUB_KAFKA_OFFSET_BEGINNING when nothing was read since the start). */
 int64_t dub_kafka_reader_position(const struct dub_kafka_reader *reader, int32_t i);

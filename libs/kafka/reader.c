@@ -174,11 +174,16 @@ static enum dub_err assign_at(struct dub_kafka_reader *reader, const int64_t *of
 enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
                                     const int64_t *offsets)
 {
-  for(int32_t i = 0; i < reader->npartitions; i++)
-    reader->end[i] = -1;
+  dub_kafka_reader_forget_ends(reader);
   /* An end not learnt now is learnt by the first dub_kafka_reader_caught_up(). */
   learn_ends(reader, START_END_TIMEOUT_MS);
   return assign_at(reader, offsets);
+}
+
+void dub_kafka_reader_forget_ends(struct dub_kafka_reader *reader)
+{
+  for(int32_t i = 0; i < reader->npartitions; i++)
+    reader->end[i] = -1;
 }
 
 enum dub_err dub_kafka_reader_rewind(struct dub_kafka_reader *reader,

@@ -75,18 +75,23 @@ static enum dub_err read_all(struct dub_kafka_reader *reader, struct dub_cache *
   size_t max = spec->batch ? spec->batch : DEFAULT_BATCH;
   long backoff = BACKOFF_MIN_MS;
   int64_t said = started, failing_since = 0;
+  bool settling = spec->settle_ms > 0;
   enum dub_err rc = dub_kafka_reader_start(reader, written);
   while(!rc) {
     if(stopping(stop)) {
       rc = DUB_ERR_UNAVAILABLE;
       break;
     }
+    if(settling && dub_time_mono_ms() - started >= spec->settle_ms) {
+      dub_kafka_reader_forget_ends(reader); /* the ends are taken now */
+      settling = false;
+    }
     bool done = false;
     if(dub_kafka_reader_caught_up(reader, END_TIMEOUT_MS, &done)) {
       rc = DUB_ERR_UNAVAILABLE;
       break;
     }
-    if(done)
+    if(done && !settling)
       break;
     const struct dub_kafka_msg *msgs = NULL;
     size_t n = 0;
@@ -94,6 +99,10 @@ static enum dub_err read_all(struct dub_kafka_reader *reader, struct dub_cache *
     if(rc || !n)
       continue;
     enum dub_err wrc = spec->apply(spec->ctx, cache, msgs, n);
+    if(wrc == DUB_ERR_CONFLICT) {
+      rc = wrc;
+      break;
+    }
     if(wrc) {
       /* Nothing after the last batch that was written counts: read it all again. */
       st->retries++;
@@ -160,10 +169,16 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
                spec->topic);
   long backoff = BACKOFF_MIN_MS;
   for(;;) {
-    rc = read_all(reader, cache, metrics, spec, stop, &st, started);
+    if(spec->begin)
+      spec->begin(spec->ctx);
+    rc = read_all(reader, cache, metrics, spec, stop, &st, dub_time_mono_ms());
     if(rc)
       break;
     enum dub_err frc = spec->finish ? spec->finish(spec->ctx, cache) : DUB_OK;
+    if(frc == DUB_ERR_CONFLICT) {
+      rc = frc;
+      break;
+    }
     if(!frc) {
       const char *argv[] = {"SET", spec->marker, "1"};
       frc = dub_cache_command(cache, NULL, 3, argv, NULL);
@@ -194,6 +209,8 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
                             "How long the last completed rebuild took.", labels, s);
       free(labels);
     }
+  } else if(rc == DUB_ERR_CONFLICT) {
+    dub_log_warn("rebuilding the %s given up: another instance took it over", spec->what);
   } else if(!stopping(stop)) {
     dub_log_error("rebuilding the %s stopped: kafka could not be read", spec->what);
   }

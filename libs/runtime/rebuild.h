@@ -23,7 +23,8 @@
 
 /* Applies one batch of messages (in offset order within each partition) to Redis
  * through 'cache'. DUB_OK once written; the error of the write otherwise (then the
- * batch comes again). */
+ * batch comes again); DUB_ERR_CONFLICT ends the rebuild at once with that error (the
+ * service lost the right to rebuild, say its lock). */
 typedef enum dub_err (*dub_rebuild_batch_fn)(void *ctx, struct dub_cache *cache,
                                              const struct dub_kafka_msg *msgs, size_t n);
 
@@ -36,10 +37,17 @@ struct dub_rebuild_spec {
    * DUB_ERR_UNAVAILABLE (for a caller that must not block longer, such as a consumer's
    * handler); 0 waits as long as it takes. */
   long patience_ms;
+  /* The ends are the high watermarks the topic has this long after the start, not at
+   * it: for records that may still land from before the rebuild began (a write whose
+   * delivery was under way). 0: the ends at the start. */
+  long settle_ms;
+  /* Optional: runs before each read from the beginning (a service that gathers the
+   * state in memory empties it here: a failed finish step means a second read). */
+  void (*begin)(void *ctx);
   dub_rebuild_batch_fn apply;
   /* Optional: runs once every batch is written, before the marker is set (a service
-   * that gathered the state in memory writes it here). DUB_OK, or an error after which
-   * the rebuild starts again from the beginning. */
+   * that gathered the state in memory writes it here). DUB_OK, DUB_ERR_CONFLICT as for
+   * apply, or another error after which the rebuild starts again from the beginning. */
   enum dub_err (*finish)(void *ctx, struct dub_cache *cache);
   void *ctx;
 };
@@ -59,7 +67,8 @@ enum dub_err dub_rebuild_needed(struct dub_cache *cache,
 /* Rebuilds. Blocks until the marker is set (DUB_OK), *stop becomes true or SIGTERM or
  * SIGINT came (dub_signals_stop_requested(); within about a second; 'stop' may be
  * NULL), or Kafka cannot be read (DUB_ERR_UNAVAILABLE for both: the caller knows
- * whether it asked to stop, and otherwise tries again later). Redis failures are waited
+ * whether it asked to stop, and otherwise tries again later), or apply or finish said
+ * DUB_ERR_CONFLICT (returned). Redis failures are waited
  * out: while Redis refuses, the batch is tried again with backoff up to 2 s (for as long
  * as spec->patience_ms allows). 'metrics' may be NULL; otherwise
  * duban_rebuild_records_total, duban_rebuild_retries_total and duban_rebuild_seconds (the

@@ -13,6 +13,7 @@
 #include "http/http.h"
 #include "json/json.h"
 #include "kafka/kafka.h"
+#include "runtime/rebuild.h"
 #include "runtime/runtime.h"
 
 #include <pthread.h>
@@ -110,52 +111,42 @@ static void replay(struct assignment *a, json_t *states, const struct dub_kafka_
   dub_case_event_release(&ev);
 }
 
-/* Reads the whole topic into 'states'; false when stopped, the lock was lost or Kafka
- * failed. */
-static bool read_all(struct assignment_keeper *k, json_t *states, size_t *events)
+/* What one rebuild gathers in memory before it writes it all. */
+struct gathered {
+  struct assignment_keeper *k;
+  json_t *states; /* case id -> state */
+  size_t events, open;
+  int64_t renewed; /* when the lock was last renewed (monotonic ms) */
+};
+
+static void gather_begin(void *ctx)
 {
-  struct dub_kafka_reader *reader = NULL;
-  char *why = NULL;
-  int64_t started = dub_time_mono_ms(), renewed = started;
-  if(dub_kafka_reader_new(k->brokers, CASES_TOPIC, 10000, &reader, &why)) {
-    dub_log_error("cannot read %s to rebuild: %s", CASES_TOPIC,
-                  why ? why : "unavailable");
-    free(why);
-    return false;
+  struct gathered *g = ctx;
+  json_object_clear(g->states);
+  g->events = 0;
+}
+
+/* Replays a batch into memory, renewing the lock when due; DUB_ERR_CONFLICT once the
+ * lock is lost (another instance may be rebuilding). */
+static enum dub_err gather(void *ctx, struct dub_cache *cache,
+                           const struct dub_kafka_msg *msgs, size_t n)
+{
+  struct gathered *g = ctx;
+  (void)cache;
+  for(size_t i = 0; i < n; i++)
+    replay(g->k->a, g->states, &msgs[i]);
+  g->events += n;
+  int64_t now = dub_time_mono_ms();
+  if(now - g->renewed > RENEW_MS) {
+    char ms[16];
+    snprintf(ms, sizeof ms, "%d", LOCK_MS);
+    if(!lock_call(g->k, renew_script, ms)) {
+      dub_log_error("lost the rebuild lock; starting over");
+      return DUB_ERR_CONFLICT;
+    }
+    g->renewed = now;
   }
-  int32_t n = dub_kafka_reader_partitions(reader);
-  int64_t *from = dub_xcalloc((size_t)n + 1, sizeof *from);
-  for(int32_t i = 0; i < n; i++)
-    from[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  bool ok = !dub_kafka_reader_start(reader, from);
-  free(from);
-  while(ok && !atomic_load(&k->stop)) {
-    const struct dub_kafka_msg *msg = NULL;
-    if(dub_kafka_reader_poll(reader, 100, &msg)) {
-      ok = false;
-      break;
-    }
-    if(msg) {
-      replay(k->a, states, msg);
-      (*events)++;
-    }
-    int64_t now = dub_time_mono_ms();
-    if(now - renewed > RENEW_MS) {
-      char ms[16];
-      snprintf(ms, sizeof ms, "%d", LOCK_MS);
-      if(!lock_call(k, renew_script, ms)) {
-        dub_log_error("lost the rebuild lock; starting over");
-        ok = false;
-      }
-      renewed = now;
-    }
-    bool caught_up = false;
-    if(now - started >= GRACE_MS &&
-       !dub_kafka_reader_caught_up(reader, 1000, &caught_up) && caught_up)
-      break;
-  }
-  dub_kafka_reader_free(reader);
-  return ok && !atomic_load(&k->stop);
+  return DUB_OK;
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
@@ -254,41 +245,50 @@ static enum dub_err write_all(struct assignment_keeper *k, json_t *states, size_
   }
   if(!rc)
     rc = flush(k, &p);
-  if(!rc) {
-    char at[DUB_TIME_LEN];
-    dub_time_format(dub_time_now_ms(), DUB_SHANGHAI_OFFSET_MIN, at);
-    const char *mark[] = {"SET", ASSIGNMENT_COMPLETE_KEY, at};
-    dub_cache_pipeline_add(p, 3, mark, NULL);
-    rc = flush(k, &p);
-  }
   dub_cache_pipeline_free(p);
   json_decref(counts);
   return rc;
 }
 
+/* Writes what was gathered; the marker comes after it (libs/runtime/rebuild.c). */
+static enum dub_err gather_finish(void *ctx, struct dub_cache *cache)
+{
+  struct gathered *g = ctx;
+  (void)cache;
+  enum dub_err rc = write_all(g->k, g->states, &g->open);
+  if(rc)
+    dub_log_error("writing the rebuilt state to redis failed; starting over");
+  return rc;
+}
+
 static void rebuild(struct assignment_keeper *k)
 {
-  json_t *states = json_object();
-  size_t events = 0, open = 0;
-  int64_t started = dub_time_mono_ms();
+  struct gathered g = {.k = k, .states = json_object(), .renewed = dub_time_mono_ms()};
+  const struct dub_rebuild_spec spec = {
+      .what = "case states and workloads",
+      .topic = CASES_TOPIC,
+      .marker = ASSIGNMENT_COMPLETE_KEY,
+      .batch = 1000,
+      .settle_ms = GRACE_MS,
+      .begin = gather_begin,
+      .apply = gather,
+      .finish = gather_finish,
+      .ctx = &g,
+  };
+  struct dub_rebuild_stats st;
   atomic_store(&k->rebuilding, true);
-  dub_log_warn("case states and workloads are not in redis: rebuilding from %s",
-               CASES_TOPIC);
-  if(read_all(k, states, &events)) {
-    if(write_all(k, states, &open))
-      dub_log_error("writing the rebuilt state to redis failed; starting over");
-    else {
-      dub_metrics_counter_add(
-          dub_runtime_metrics(k->a->rt), "duban_assignment_rebuilds_total",
-          "Rebuilds of case states and workloads from duban.cases.", NULL, 1);
-      dub_log_info("rebuilt from %s in %lld ms: %zu events, %zu cases, %zu open",
-                   CASES_TOPIC, (long long)(dub_time_mono_ms() - started), events,
-                   json_object_size(states), open);
-    }
+  if(!dub_rebuild_run(k->brokers, k->cache, dub_runtime_metrics(k->a->rt), &spec,
+                      &k->stop, &st)) {
+    dub_metrics_counter_add(
+        dub_runtime_metrics(k->a->rt), "duban_assignment_rebuilds_total",
+        "Rebuilds of case states and workloads from duban.cases.", NULL, 1);
+    dub_log_info("rebuilt from %s in %lld ms: %zu events, %zu cases, %zu open",
+                 CASES_TOPIC, (long long)st.ms, g.events, json_object_size(g.states),
+                 g.open);
   }
   lock_call(k, release_script, NULL);
   atomic_store(&k->rebuilding, false);
-  json_decref(states);
+  json_decref(g.states);
 }
 
 /* ---- the thread -------------------------------------------------------------------- */
