@@ -70,13 +70,24 @@ static enum dub_err read_all(struct dub_kafka_reader *reader, struct dub_cache *
 {
   int32_t np = dub_kafka_reader_partitions(reader);
   int64_t *written = dub_xcalloc((size_t)np, sizeof *written); /* next offset to apply */
-  for(int32_t i = 0; i < np; i++)
-    written[i] = DUB_KAFKA_OFFSET_BEGINNING;
   size_t max = spec->batch ? spec->batch : DEFAULT_BATCH;
   long backoff = BACKOFF_MIN_MS;
   int64_t said = started, failing_since = 0;
   bool settling = spec->settle_ms > 0;
-  enum dub_err rc = dub_kafka_reader_start(reader, written);
+  enum dub_err rc = DUB_OK;
+  for(;;) { /* where to start: the beginning, or the service's checkpoint */
+    for(int32_t i = 0; i < np; i++)
+      written[i] = DUB_KAFKA_OFFSET_BEGINNING;
+    if(!spec->start_at || !(rc = spec->start_at(spec->ctx, cache, written, np)))
+      break;
+    if(!pause_unless(stop, backoff)) {
+      free(written);
+      return DUB_ERR_UNAVAILABLE;
+    }
+    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+  }
+  backoff = BACKOFF_MIN_MS;
+  rc = dub_kafka_reader_start(reader, written);
   while(!rc) {
     if(stopping(stop)) {
       rc = DUB_ERR_UNAVAILABLE;
@@ -109,14 +120,14 @@ static enum dub_err read_all(struct dub_kafka_reader *reader, struct dub_cache *
       count(metrics, "duban_rebuild_retries_total",
             "Batches of a rebuild applied again after a failed write.", spec->what, 1);
       if(st->retries == 1 || st->retries % 50 == 0)
-        dub_log_warn("rebuilding the %s: a write failed (%s), %zu time(s) so far; trying "
-                     "again",
+        dub_log_warn("%s: a write of the rebuild failed (%s), %zu time(s) so far; "
+                     "trying again",
                      spec->what, dub_err_code(wrc), st->retries);
       int64_t now = dub_time_mono_ms();
       if(!failing_since)
         failing_since = now;
       if(spec->patience_ms && now - failing_since >= spec->patience_ms) {
-        dub_log_warn("rebuilding the %s: writes failing for %lld ms; giving up for now",
+        dub_log_warn("%s: writes failing for %lld ms; rebuild given up for now",
                      spec->what, (long long)(now - failing_since));
         rc = DUB_ERR_UNAVAILABLE;
         break;
@@ -140,7 +151,7 @@ static enum dub_err read_all(struct dub_kafka_reader *reader, struct dub_cache *
     int64_t now = dub_time_mono_ms();
     if(now - said >= PROGRESS_MS) {
       said = now;
-      dub_log_info("rebuilding the %s: %zu records in %.1f s", spec->what, st->records,
+      dub_log_info("%s: rebuilding, %zu records in %.1f s", spec->what, st->records,
                    (double)(now - started) / 1000.0);
     }
   }
@@ -165,7 +176,7 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
     free(why);
     return DUB_ERR_UNAVAILABLE;
   }
-  dub_log_warn("the %s are missing from redis: rebuilding them from %s", spec->what,
+  dub_log_warn("%s: reading %s up to the end it has now, to rebuild", spec->what,
                spec->topic);
   long backoff = BACKOFF_MIN_MS;
   for(;;) {
@@ -179,7 +190,7 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
       rc = frc;
       break;
     }
-    if(!frc) {
+    if(!frc && spec->marker) {
       const char *argv[] = {"SET", spec->marker, "1"};
       frc = dub_cache_command(cache, NULL, 3, argv, NULL);
     }
@@ -188,7 +199,7 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
     /* The marker or the finish step did not make it: what was read is not known to
      * be whole, so all of it again (a new read takes new ends). */
     st.retries++;
-    dub_log_warn("rebuilding the %s: finishing failed (%s); reading %s again", spec->what,
+    dub_log_warn("%s: finishing the rebuild failed (%s); reading %s again", spec->what,
                  dub_err_code(frc), spec->topic);
     if(spec->patience_ms || !pause_unless(stop, backoff)) {
       rc = DUB_ERR_UNAVAILABLE;
@@ -200,9 +211,8 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
   st.ms = dub_time_mono_ms() - started;
   if(!rc) {
     double s = (double)st.ms / 1000.0;
-    dub_log_info("the %s are rebuilt: %zu records in %.2f s (%.0f/s), %zu retries",
-                 spec->what, st.records, s, s > 0 ? (double)st.records / s : 0.0,
-                 st.retries);
+    dub_log_info("%s: rebuilt, %zu records in %.2f s (%.0f/s), %zu retries", spec->what,
+                 st.records, s, s > 0 ? (double)st.records / s : 0.0, st.retries);
     if(metrics) {
       char *labels = dub_xasprintf("what=\"%s\"", spec->what);
       dub_metrics_gauge_set(metrics, "duban_rebuild_seconds",
@@ -210,9 +220,9 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
       free(labels);
     }
   } else if(rc == DUB_ERR_CONFLICT) {
-    dub_log_warn("rebuilding the %s given up: another instance took it over", spec->what);
+    dub_log_warn("%s: rebuild given up, another instance took it over", spec->what);
   } else if(!stopping(stop)) {
-    dub_log_error("rebuilding the %s stopped: kafka could not be read", spec->what);
+    dub_log_error("%s: rebuild stopped, kafka could not be read", spec->what);
   }
   if(stats)
     *stats = st;

@@ -2,12 +2,13 @@
  * (review C3 and its section 2.2 item 2).
  *
  * A marker key in Redis says that the state is complete. When it is missing, the topic
- * is read from its beginning up to the high watermarks it had when the reading began
- * (records written meanwhile are the consumer's to handle, so steady writes cannot keep
- * the rebuild from finishing), in batches that the service turns into Redis writes;
- * then the service's finish step runs and the marker is set. A batch whose write fails
- * (Redis away, OOM, READONLY, LOADING, ...) is read and applied again after a pause, so
- * the service's work must be idempotent; nothing is skipped. */
+ * is read from its beginning (or from a checkpoint the service keeps) up to the high
+ * watermarks it had when the reading began (records written meanwhile are the consumer's
+ * to handle, so steady writes cannot keep the rebuild from finishing), in batches that
+ * the service turns into Redis writes; then the service's finish step runs and the marker
+ * is set. A batch whose write fails (Redis away, OOM, READONLY, LOADING, ...) is read and
+ * applied again after a pause, so the service's work must be idempotent; nothing is
+ * skipped. */
 #ifndef DUB_RUNTIME_REBUILD_H
 #define DUB_RUNTIME_REBUILD_H
 
@@ -29,10 +30,12 @@ typedef enum dub_err (*dub_rebuild_batch_fn)(void *ctx, struct dub_cache *cache,
                                              const struct dub_kafka_msg *msgs, size_t n);
 
 struct dub_rebuild_spec {
-  const char *what;   /* "case notes": in log lines and as the metrics' label */
-  const char *topic;  /* read from its beginning */
-  const char *marker; /* the key whose presence says the state is complete */
-  size_t batch;       /* messages per batch at most; 0 for 1000 */
+  const char *what;  /* "case notes": in log lines and as the metrics' label */
+  const char *topic; /* read from its beginning */
+  /* The key whose presence says the state is complete, set to "1" at the end; NULL
+   * for a service whose finish step writes its own (intake's checkpoint). */
+  const char *marker;
+  size_t batch; /* messages per batch at most; 0 for 1000 */
   /* How long failed writes are waited out before the rebuild gives up with
    * DUB_ERR_UNAVAILABLE (for a caller that must not block longer, such as a consumer's
    * handler); 0 waits as long as it takes. */
@@ -41,6 +44,10 @@ struct dub_rebuild_spec {
    * it: for records that may still land from before the rebuild began (a write whose
    * delivery was under way). 0: the ends at the start. */
   long settle_ms;
+  /* Optional: where to start reading, per partition (n of them): a service that keeps
+   * a checkpoint resumes there. Untouched entries start at the beginning. DUB_OK, or
+   * an error that is waited out like a failed write. */
+  enum dub_err (*start_at)(void *ctx, struct dub_cache *cache, int64_t *from, int32_t n);
   /* Optional: runs before each read from the beginning (a service that gathers the
    * state in memory empties it here: a failed finish step means a second read). */
   void (*begin)(void *ctx);
@@ -59,8 +66,8 @@ struct dub_rebuild_stats {
   int64_t ms;     /* from the start to the marker, monotonic */
 };
 
-/* Whether the marker is missing. DUB_OK with *needed, or DUB_ERR_UNAVAILABLE when Redis
- * does not say (a typed error such as LOADING included). */
+/* Whether the marker (not NULL) is missing. DUB_OK with *needed, or DUB_ERR_UNAVAILABLE
+ * when Redis does not say (a typed error such as LOADING included). */
 enum dub_err dub_rebuild_needed(struct dub_cache *cache,
                                 const struct dub_rebuild_spec *spec, bool *needed);
 

@@ -12,6 +12,7 @@
 #include "json/json.h"
 #include "kafka/cloudevent.h"
 #include "kafka/kafka.h"
+#include "runtime/rebuild.h"
 #include "runtime/runtime.h"
 
 #include <pthread.h>
@@ -34,6 +35,7 @@ struct intake_index {
   atomic_bool stop;
   atomic_bool ready;   /* complete: caught up once since the last (re)start */
   atomic_bool rebuild; /* asked to start over from the beginning */
+  bool from_beginning; /* the next catch-up is a rebuild (the index thread's own) */
   int64_t *committed;  /* positions whose records are in Redis */
   int64_t checkpoint_at;
 };
@@ -149,9 +151,9 @@ static enum dub_err checkpoint(struct intake_index *x)
   return rc;
 }
 
-/* (Re)starts the reader at x->committed, until it is started or the index stops.
- * Review C12h: a reader whose start failed keeps reading where it was, past the events
- * it was to read again, or reads nothing and never catches up. */
+/* (Re)starts the following reader at x->committed, until it is started or the index
+ * stops. Review C12h: a reader whose start failed keeps reading where it was, past the
+ * events it was to read again, or reads nothing. */
 static void start_reading(struct intake_index *x)
 {
   while(dub_kafka_reader_start(x->reader, x->committed) && !atomic_load(&x->stop)) {
@@ -162,36 +164,80 @@ static void start_reading(struct intake_index *x)
   }
 }
 
-/* Starts reading where the checkpoint says, or from the beginning without one. */
-static void restart(struct intake_index *x, bool from_beginning)
+/* ---- catching up: libs/runtime/rebuild.c from the checkpoint or the beginning -------
+ */
+
+/* Where the catch-up starts: the checkpoint's positions, unless it is a rebuild. */
+static enum dub_err catch_up_from(void *ctx, struct dub_cache *cache, int64_t *from,
+                                  int32_t n)
 {
-  int32_t n = dub_kafka_reader_partitions(x->reader);
+  struct intake_index *x = ctx;
   struct dub_cache_reply *r = NULL;
-  for(int32_t i = 0; i < n; i++)
-    x->committed[i] = DUB_KAFKA_OFFSET_BEGINNING;
-  enum dub_err rc = DUB_ERR_UNAVAILABLE;
-  /* Redis loading or away: wait for the checkpoint rather than read all of the topic
-   * again for want of it. */
-  while(!from_beginning && !atomic_load(&x->stop) &&
-        (rc = dub_cache_commandf(x->cache, &r, "HGETALL %s", INTAKE_INDEX_KEY)) ==
-            DUB_ERR_UNAVAILABLE) {
-    struct timespec ts = {0, 200 * 1000000L};
-    nanosleep(&ts, NULL);
-  }
-  if(!from_beginning && !rc) {
-    for(size_t k = 0; r->type == DUB_CACHE_ARRAY && k + 1 < r->count; k += 2) {
+  if(!x->from_beginning) {
+    /* Redis loading or away: wait for the checkpoint (the error is waited out) rather
+     * than read all of the topic again for want of it. */
+    enum dub_err rc = dub_cache_commandf(cache, &r, "HGETALL %s", INTAKE_INDEX_KEY);
+    if(rc == DUB_ERR_UNAVAILABLE)
+      return rc;
+    for(size_t k = 0; !rc && r->type == DUB_CACHE_ARRAY && k + 1 < r->count; k += 2) {
       int part = 0;
       long long off = 0;
       if(sscanf(r->elements[k]->str, "p%d", &part) == 1 && part >= 0 && part < n &&
          sscanf(r->elements[k + 1]->str, "%lld", &off) == 1)
-        x->committed[part] = off;
+        from[part] = off;
     }
+    dub_cache_reply_free(r);
   }
-  dub_cache_reply_free(r);
-  atomic_store(&x->ready, false);
-  start_reading(x);
+  memcpy(x->committed, from, (size_t)n * sizeof *from);
   dub_log_info("deduplication index: reading %s %s", CASES_TOPIC,
-               from_beginning ? "from the beginning" : "from its checkpoint");
+               x->from_beginning ? "from the beginning" : "from its checkpoint");
+  return DUB_OK;
+}
+
+/* Indexes a batch in one pipeline; the positions count once it is written. */
+static enum dub_err index_batch(void *ctx, struct dub_cache *cache,
+                                const struct dub_kafka_msg *msgs, size_t n)
+{
+  struct intake_index *x = ctx;
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  for(size_t i = 0; i < n; i++)
+    index_one(&msgs[i], p);
+  struct dub_cache_reply **replies = NULL;
+  enum dub_err rc = DUB_OK;
+  if(dub_cache_pipeline_count(p)) {
+    rc = dub_cache_pipeline_exec(cache, p, &replies);
+    if(!rc)
+      dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
+  }
+  dub_cache_pipeline_free(p);
+  for(size_t i = 0; !rc && i < n; i++)
+    x->committed[msgs[i].partition] = msgs[i].offset + 1;
+  return rc;
+}
+
+/* The checkpoint at the end of the catch-up creates the key: the index is complete. */
+static enum dub_err catch_up_done(void *ctx, struct dub_cache *cache)
+{
+  (void)cache;
+  return checkpoint(ctx);
+}
+
+/* Reads duban.cases from the checkpoint (or, for a rebuild, the beginning) up to the
+ * ends it had when the reading began; true once the index is complete. */
+static bool catch_up(struct intake_index *x)
+{
+  const struct dub_rebuild_spec spec = {.what = "deduplication index",
+                                        .topic = CASES_TOPIC,
+                                        .marker = NULL, /* the checkpoint is */
+                                        .batch = BATCH,
+                                        .start_at = catch_up_from,
+                                        .apply = index_batch,
+                                        .finish = catch_up_done,
+                                        .ctx = x};
+  atomic_store(&x->ready, false);
+  const struct dub_runtime_env *env = dub_runtime_env(x->in->rt);
+  return !dub_rebuild_run(env->brokers, x->cache, dub_runtime_metrics(x->in->rt), &spec,
+                          &x->stop, NULL);
 }
 
 static bool index_key_exists(struct intake_index *x)
@@ -204,27 +250,23 @@ static bool index_key_exists(struct intake_index *x)
   return exists;
 }
 
-static void *run(void *arg)
+/* Follows duban.cases once the index is complete, until it is lost or a rebuild is
+ * asked for (true) or the index stops (false). */
+static bool follow(struct intake_index *x, int64_t *pending)
 {
-  struct intake_index *x = arg;
   int32_t n = dub_kafka_reader_partitions(x->reader);
-  int64_t *pending = dub_xcalloc((size_t)n, sizeof *pending);
-  restart(x, false);
+  start_reading(x);
   while(!atomic_load(&x->stop)) {
-    if(atomic_exchange(&x->rebuild, false) ||
-       (atomic_load(&x->ready) && !index_key_exists(x))) {
-      dub_log_warn("deduplication index lost from redis: rebuilding from %s",
-                   CASES_TOPIC);
-      restart(x, true);
-    }
+    if(atomic_exchange(&x->rebuild, false) || !index_key_exists(x))
+      return true;
     struct dub_cache_pipeline *p = dub_cache_pipeline_new();
-    const struct dub_kafka_msg *msg = NULL;
+    const struct dub_kafka_msg *msgs = NULL;
     size_t got = 0;
     memcpy(pending, x->committed, (size_t)n * sizeof *pending);
-    while(got < BATCH && !dub_kafka_reader_poll(x->reader, got ? 0 : 100, &msg) && msg) {
-      index_one(msg, p);
-      pending[msg->partition] = msg->offset + 1;
-      got++;
+    dub_kafka_reader_poll_batch(x->reader, 100, BATCH, &msgs, &got);
+    for(size_t i = 0; i < got; i++) {
+      index_one(&msgs[i], p);
+      pending[msgs[i].partition] = msgs[i].offset + 1;
     }
     struct dub_cache_reply **replies = NULL;
     enum dub_err rc = DUB_OK;
@@ -236,22 +278,38 @@ static void *run(void *arg)
     dub_cache_pipeline_free(p);
     if(rc) {
       /* Redis is away: read these events again once it answers. */
-      start_reading(x);
+      dub_kafka_reader_rewind(x->reader, x->committed);
       struct timespec ts = {0, 500 * 1000000L};
       nanosleep(&ts, NULL);
       continue;
     }
     memcpy(x->committed, pending, (size_t)n * sizeof *pending);
-    bool caught_up = false;
-    if(!atomic_load(&x->ready) &&
-       !dub_kafka_reader_caught_up(x->reader, 1000, &caught_up) && caught_up &&
-       !checkpoint(x)) {
-      atomic_store(&x->ready, true);
-      dub_log_info("deduplication index complete");
-    } else if(got && atomic_load(&x->ready) &&
-              dub_time_mono_ms() - x->checkpoint_at > CHECKPOINT_MS) {
+    if(got && dub_time_mono_ms() - x->checkpoint_at > CHECKPOINT_MS)
       checkpoint(x);
+  }
+  return false;
+}
+
+static void *run(void *arg)
+{
+  struct intake_index *x = arg;
+  int32_t n = dub_kafka_reader_partitions(x->reader);
+  int64_t *pending = dub_xcalloc((size_t)n, sizeof *pending);
+  x->from_beginning = false;
+  while(!atomic_load(&x->stop)) {
+    if(!catch_up(x)) {
+      struct timespec ts = {0, 500 * 1000000L}; /* kafka away: try again */
+      nanosleep(&ts, NULL);
+      continue;
     }
+    x->from_beginning = false;
+    atomic_store(&x->ready, true);
+    dub_log_info("deduplication index complete");
+    if(!follow(x, pending))
+      break;
+    atomic_store(&x->ready, false);
+    dub_log_warn("deduplication index lost from redis: rebuilding from %s", CASES_TOPIC);
+    x->from_beginning = true;
   }
   if(atomic_load(&x->ready))
     checkpoint(x);
