@@ -48,6 +48,7 @@ SYSTEM_SHARED := $(filter-out $(SYSTEM_OWN),$(sort $(wildcard tests/system/test_
 
 .PHONY: help deps lint build build-asan build-tsan unit contract deploy-check system test \
 	run up down bench bench-intake bench-deadline bench-assignment bench-notification \
+	bench-rebuild \
 	configure configure-asan configure-tsan
 
 help:
@@ -68,6 +69,7 @@ help:
 	@echo 'make bench-deadline  1,000,000 open cases in one deadline: memory, fire lag, restart (tests/bench/deadline.py)'
 	@echo 'make bench-assignment  1000 officers, 200 rules, a backlog through one instance beside kcat (tests/bench/assignment.sh, about 60 s)'
 	@echo 'make bench-notification  jobs/s through the outbox and Kannel beside a raw sendsms loop (tests/bench/notification.sh)'
+	@echo 'make bench-rebuild  every service rebuilding its Redis state from 1,000,000 cases, beside kcat (tests/bench/rebuild.py)'
 
 deps:
 	deploy/local/setup.sh
@@ -146,6 +148,9 @@ bench-intake: build
 
 bench-deadline: build
 	$(PYTHON) tests/bench/deadline.py $(BUILD)
+
+bench-rebuild: build
+	$(PYTHON) tests/bench/rebuild.py $(BUILD)
 
 bench-assignment: build
 	tests/bench/assignment.sh $(BUILD)

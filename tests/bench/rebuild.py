@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""rebuild.py BUILD_DIR - how fast each service rebuilds its Redis state from the topics
+(issue 12), beside kcat reading the same records in the same run.
+
+It starts its own Kafka and Redis (deploy/local/stack.sh, no services) on ports
+28092/28093/28379, writes CASES cases straight to duban.cases (a duban.case.received and
+a duban.case.assigned event each, keyed, partitioned and with the headers intake and
+assignment write) and one e-mail job per case to duban.notifications, and commits the
+end of both topics for every consumer group, so that the services consume nothing old:
+what they read is their rebuild alone. Redis is empty, as after FLUSHALL. Then it starts
+the four services (ports 28081-28084) and measures, per service, the time until its
+completion marks are back in Redis and /readyz answers 200:
+  intake        duban:intake:index         reads duban.cases
+  assignment    duban:assignment:complete  reads duban.cases
+  deadline      duban:deadline:partition:* reads duban.cases (each partition it owns)
+  notification  duban:notify:planner       reads duban.cases
+                duban:notify:sender        reads duban.notifications
+and prints each rebuild's rate as a ratio to kcat's read rate of the same topic (target
+>= 0.2) and its time to ready (target <= 60 s). The var dir under /tmp is removed at
+the end (BENCH_KEEP_VAR=1 keeps it, with every service's log).
+Environment: BENCH_CASES (1,000,000), BENCH_TIMEOUT (seconds per run, 1800)."""
+import datetime
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
+SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+
+CASES = int(os.environ.get("BENCH_CASES", "1000000"))
+TIMEOUT = int(os.environ.get("BENCH_TIMEOUT", "1800"))
+KAFKA, CONTROLLER, REDIS = 28092, 28093, 28379
+PORTS = {"intake": 28081, "assignment": 28082, "deadline": 28083, "notification": 28084}
+GROUPS = {"duban-assignment": ["duban.cases"], "duban-deadline": ["duban.cases"],
+          "duban-notification": ["duban.cases"],
+          "duban-notification-sender": ["duban.notifications"],
+          "duban-intake": ["duban.inbound"]}
+
+
+def say(text):
+    print(f"rebuild.py: {text}", file=sys.stderr, flush=True)
+
+
+def redis(*args):
+    return subprocess.run(["redis-cli", "-p", str(REDIS), *args], capture_output=True,
+                          text=True, check=True, timeout=60).stdout.strip()
+
+
+def ready(service):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[service]}/readyz",
+                                    timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def write_records(cases_path, notes_path):
+    """CASES cases: 'key<TAB>headers<TAB>event' lines for kcat, two per case, and one
+    job per case for duban.notifications. Units and officers are the demo directory's."""
+    # Reported now: every deadline lies ahead, so no timer fires during the rebuild.
+    t = datetime.datetime.now(SHANGHAI).isoformat(timespec="seconds")
+    with open(cases_path, "w", encoding="utf-8") as c, \
+            open(notes_path, "w", encoding="utf-8") as n:
+        for i in range(CASES):
+            case_id = f"DBRB{i:024d}"
+            received = {
+                "specversion": "1.0", "id": f"{case_id}.received", "source": "/duban/intake",
+                "type": "duban.case.received", "subject": case_id, "time": t,
+                "datacontenttype": "application/json",
+                "data": {"case_id": case_id, "kind": "complaint", "category": "work_style",
+                         "severity": "normal", "title": "某街道便民服务窗口推诿扯皮",
+                         "region": "320102", "subject": {"unit_id": "U-STREET-07"},
+                         "anonymous": True, "received_at": t, "clock_start": t,
+                         "origin": {"source": "/gov/hotline-12345", "id": f"rb-{i}"}}}
+            assigned = {
+                "specversion": "1.0", "id": f"{case_id}.assigned.1",
+                "source": "/duban/assignment", "type": "duban.case.assigned",
+                "subject": case_id, "time": t, "datacontenttype": "application/json",
+                "data": {"case_id": case_id, "unit": "U-IG-03", "officer": "O-IG03-LI",
+                         "rule": "bench", "strategy": "least_loaded", "recused": [],
+                         "needs_manual": False, "attempt": 1, "cause": "received"}}
+            c.write(f"{case_id}\tduban.case.received\t/gov/hotline-12345\trb-{i}\t"
+                    f"{json.dumps(received, ensure_ascii=False)}\n")
+            c.write(f"{case_id}\tduban.case.assigned\t\t\t"
+                    f"{json.dumps(assigned, ensure_ascii=False)}\n")
+            job = {"kind": "job", "key": f"{i:064x}", "tag": case_id, "case_id": case_id,
+                   "cause": f"{case_id}.assigned.1", "event": "duban.case.assigned",
+                   "template": "assigned", "channel": "email",
+                   "recipient_id": "O-IG03-LI", "urgent": False,
+                   "created_at": 1793000000000, "masked": "l***@example.gov.cn",
+                   "to": "li@example.gov.cn", "subject": "新案件", "body": "请登录系统查看。"}
+            n.write(f"{case_id}\t{json.dumps(job, ensure_ascii=False)}\n")
+
+
+def produce(brokers, topic, path, with_headers):
+    """Writes the lines of 'path' with kcat, partitioned as the services write (murmur2
+    of the key). Lines of duban.cases carry type and origin headers."""
+    if not with_headers:
+        subprocess.run(["kcat", "-P", "-b", brokers, "-t", topic, "-K", "\t",
+                        "-X", "partitioner=murmur2_random", "-X", "linger.ms=50",
+                        "-l", path], check=True, timeout=TIMEOUT)
+        return
+    # kcat sets headers per run, not per line: one run per kind of record.
+    kinds = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            key, kind, source, oid, value = line.rstrip("\n").split("\t", 4)
+            kinds.setdefault((kind, bool(source)), []).append(
+                (key, value, source, oid))
+    for (kind, has_origin), rows in kinds.items():
+        if has_origin:
+            # The origin headers differ per record: write them into the event and let
+            # intake's index parse it (the path for records without those headers).
+            headers = ["-H", "content-type=application/cloudevents+json"]
+        else:
+            headers = ["-H", "content-type=application/cloudevents+json",
+                       "-H", f"duban-type={kind}"]
+        part = path + f".{kind}"
+        with open(part, "w", encoding="utf-8") as f:
+            for key, value, _, _ in rows:
+                f.write(f"{key}\t{value}\n")
+        subprocess.run(["kcat", "-P", "-b", brokers, "-t", topic, "-K", "\t", *headers,
+                        "-X", "partitioner=murmur2_random", "-X", "linger.ms=50",
+                        "-l", part], check=True, timeout=TIMEOUT)
+
+
+def kcat_read(brokers, topic, expect):
+    t = time.monotonic()
+    n = subprocess.run(["kcat", "-C", "-b", brokers, "-t", topic, "-e", "-q", "-o",
+                        "beginning", "-f", "%o\n"], check=True, capture_output=True,
+                       timeout=TIMEOUT).stdout.count(b"\n")
+    s = time.monotonic() - t
+    assert n == expect, f"kcat read {n} records of {topic}, expected {expect}"
+    return n / s
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: rebuild.py BUILD_DIR")
+    build = os.path.abspath(sys.argv[1])
+    commit = os.path.join(build, "tests", "bench", "bench_commit")
+    for exe in [commit] + [os.path.join(build, "services", s, f"duban-{s}") for s in PORTS]:
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"rebuild.py: {exe} is missing; build first (make build)")
+    var = tempfile.mkdtemp(prefix="duban-bench-rebuild.")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DUBAN_KAFKA_BROKERS", "DUBAN_REDIS_URL")}
+    env.update({"DUBAN_VAR_DIR": var, "DUBAN_KAFKA_PORT": str(KAFKA),
+                "DUBAN_KAFKA_CONTROLLER_PORT": str(CONTROLLER),
+                "DUBAN_REDIS_PORT": str(REDIS), "DUBAN_STACK_SERVICES": "",
+                "DUBAN_BUILD_DIR": build, "DUBAN_BIND": "127.0.0.1",
+                "DUBAN_CONFIG_DIR": os.path.join(ROOT, "deploy", "config"),
+                "DUBAN_PII_KEY": secrets.token_hex(32)})
+    brokers = f"127.0.0.1:{KAFKA}"
+    procs = {}
+    try:
+        say("starting Kafka and Redis")
+        subprocess.run([STACK, "up"], env=env, cwd=ROOT, check=True, timeout=300,
+                       stdout=subprocess.DEVNULL)
+        cases_path = os.path.join(var, "cases.txt")
+        notes_path = os.path.join(var, "notifications.txt")
+        say(f"writing {CASES} cases ({2 * CASES} records) and {CASES} jobs")
+        write_records(cases_path, notes_path)
+        produce(brokers, "duban.cases", cases_path, True)
+        produce(brokers, "duban.notifications", notes_path, False)
+        kcat_cases = kcat_read(brokers, "duban.cases", 2 * CASES)
+        kcat_notes = kcat_read(brokers, "duban.notifications", CASES)
+        for group, topics in GROUPS.items():
+            subprocess.run([commit, brokers, group, *topics], check=True, timeout=120)
+        redis("FLUSHALL")
+        partitions = int(subprocess.run(
+            ["kcat", "-L", "-b", brokers, "-t", "duban.cases"], capture_output=True,
+            text=True, check=True, timeout=30).stdout.split(" with ")[1].split()[0])
+
+        say("starting the four services on an empty Redis")
+        base = {**env, "DUBAN_KAFKA_BROKERS": brokers,
+                "DUBAN_REDIS_URL": f"redis://127.0.0.1:{REDIS}/0",
+                "DUBAN_SCHEMA_DIR": os.path.join(ROOT, "schemas"), "DUBAN_LOG_LEVEL": "info",
+                "DUBAN_OUTBOX_DIR": os.path.join(var, "outbox")}
+        t0 = time.monotonic()
+        for svc, port in PORTS.items():
+            log = open(os.path.join(var, f"{svc}.log"), "ab")
+            procs[svc] = subprocess.Popen(
+                [os.path.join(build, "services", svc, f"duban-{svc}")],
+                env={**base, f"DUBAN_{svc.upper()}_PORT": str(port)}, cwd=ROOT,
+                stdout=log, stderr=log)
+        # The planner notices its lost notes at its next event: one per partition.
+        wake = [f"DBWAKE{p:022d}" for p in range(4 * partitions)]
+        with open(os.path.join(var, "wake.txt"), "w", encoding="utf-8") as f:
+            for key in wake:
+                f.write(key + "\t" + json.dumps({
+                    "specversion": "1.0", "id": f"wake-{key}", "source": "/gov/unit-oa",
+                    "type": "duban.case.progressed", "datacontenttype": "application/json",
+                    "data": {"case_id": key}}) + "\n")
+        subprocess.run(["kcat", "-P", "-b", brokers, "-t", "duban.cases", "-K", "\t",
+                        "-H", "duban-type=duban.case.progressed",
+                        "-X", "partitioner=murmur2_random",
+                        "-l", os.path.join(var, "wake.txt")], check=True, timeout=60)
+        marks = {"intake": ["duban:intake:index"],
+                 "assignment": ["duban:assignment:complete"],
+                 "deadline": [f"duban:deadline:partition:{p}" for p in range(partitions)],
+                 "notes": ["duban:notify:planner"], "states": ["duban:notify:sender"]}
+        service_of = {"notes": "notification", "states": "notification"}
+        done = {}
+        while len(done) < len(marks) and time.monotonic() - t0 < TIMEOUT:
+            for what, keys in marks.items():
+                svc = service_of.get(what, what)
+                if what in done:
+                    continue
+                if procs[svc].poll() is not None:
+                    sys.exit(f"rebuild.py: {svc} exited with {procs[svc].returncode}")
+                if all(redis("EXISTS", k) == "1" for k in keys) and ready(svc):
+                    done[what] = time.monotonic() - t0
+                    say(f"{what}: rebuilt and ready after {done[what]:.1f} s")
+            time.sleep(0.25)
+        missing = [w for w in marks if w not in done]
+        assert not missing, f"not rebuilt within {TIMEOUT} s: {missing}"
+
+        rows = [("intake: deduplication index", "intake", 2 * CASES, kcat_cases),
+                ("assignment: case states, workloads", "assignment", 2 * CASES, kcat_cases),
+                ("deadline: case documents, timers", "deadline", 2 * CASES, kcat_cases),
+                ("notification: case notes", "notes", 2 * CASES, kcat_cases),
+                ("notification: message states", "states", CASES, kcat_notes)]
+        print(f"\nrebuild benchmark: {datetime.datetime.now().isoformat(timespec='seconds')},"
+              f" {CASES} cases ({2 * CASES} records in duban.cases, {CASES} in "
+              f"duban.notifications), {os.cpu_count()} CPUs, the four services at once")
+        print(f"{'figure':44} {'value':>16}   {'target / baseline':24} verdict")
+
+        def line(name, value, target, verdict=""):
+            print(f"{name:44} {value:>16}   {target:24} {verdict}")
+        line("kcat reads duban.cases", f"{kcat_cases:,.0f} rec/s", "(baseline)")
+        line("kcat reads duban.notifications", f"{kcat_notes:,.0f} rec/s", "(baseline)")
+        for name, what, records, baseline in rows:
+            rate = records / done[what]
+            ratio = rate / baseline
+            line(f"{name}: rate", f"{rate:,.0f} rec/s",
+                 f"ratio {ratio:.3f} (>= 0.2)", "ok" if ratio >= 0.2 else "MISSED")
+            line(f"{name}: ready after", f"{done[what]:.1f} s", "<= 60 s",
+                 "ok" if done[what] <= 60 else "MISSED")
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        subprocess.run([STACK, "down"], env=env, cwd=ROOT, timeout=120,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if os.environ.get("BENCH_KEEP_VAR"):
+            say(f"kept {var}")
+        else:
+            shutil.rmtree(var, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
