@@ -8,7 +8,15 @@
  * the service turns into Redis writes; then the service's finish step runs and the marker
  * is set. A batch whose write fails (Redis away, OOM, READONLY, LOADING, ...) is read and
  * applied again after a pause, so the service's work must be idempotent; nothing is
- * skipped. */
+ * skipped.
+ *
+ * Used by intake (its deduplication index: from its checkpoint, or the beginning after
+ * a loss), assignment (case states and workloads, gathered in memory under a lock) and
+ * notification (case notes; message states). Deadline keeps its own per-partition
+ * rebuild on its consumer (partitions.c): a partition's documents must change in the
+ * order of its events, live ones included, and only its owner may write them, so the
+ * rebuild is the owner reading its partition from the beginning, with the same rule for
+ * the end (the high watermark at assignment) and the timers armed only then. */
 #ifndef DUB_RUNTIME_REBUILD_H
 #define DUB_RUNTIME_REBUILD_H
 
