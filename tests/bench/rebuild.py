@@ -5,7 +5,7 @@
 It starts its own Kafka and Redis (deploy/local/stack.sh, no services) on ports
 28092/28093/28379, writes CASES cases straight to duban.cases (a duban.case.received and
 a duban.case.assigned event each, keyed, partitioned and with the headers intake and
-assignment write) and one e-mail job per case to duban.notifications, and commits the
+assignment write, by tests/bench/bench_produce.c) and one e-mail job per case to duban.notifications, and commits the
 end of both topics for every consumer group, so that the services consume nothing old:
 what they read is their rebuild alone. Redis is empty, as after FLUSHALL. Then it starts
 the four services (ports 28081-28084) and measures, per service, the time until its
@@ -65,8 +65,9 @@ def ready(service):
 
 
 def write_records(cases_path, notes_path):
-    """CASES cases: 'key<TAB>headers<TAB>event' lines for kcat, two per case, and one
-    job per case for duban.notifications. Units and officers are the demo directory's."""
+    """CASES cases: 'key<TAB>headers<TAB>event' lines, a case's received event followed
+    by its assigned one, and one job per case for duban.notifications. Units and
+    officers are the demo directory's."""
     # Reported now: every deadline lies ahead, so no timer fires during the rebuild.
     t = datetime.datetime.now(SHANGHAI).isoformat(timespec="seconds")
     with open(cases_path, "w", encoding="utf-8") as c, \
@@ -89,9 +90,11 @@ def write_records(cases_path, notes_path):
                 "data": {"case_id": case_id, "unit": "U-IG-03", "officer": "O-IG03-LI",
                          "rule": "bench", "strategy": "least_loaded", "recused": [],
                          "needs_manual": False, "attempt": 1, "cause": "received"}}
-            c.write(f"{case_id}\tduban.case.received\t/gov/hotline-12345\trb-{i}\t"
+            ce = "content-type=application/cloudevents+json"
+            c.write(f"{case_id}\t{ce}|duban-type=duban.case.received|"
+                    f"duban-origin-source=/gov/hotline-12345|duban-origin-id=rb-{i}\t"
                     f"{json.dumps(received, ensure_ascii=False)}\n")
-            c.write(f"{case_id}\tduban.case.assigned\t\t\t"
+            c.write(f"{case_id}\t{ce}|duban-type=duban.case.assigned\t"
                     f"{json.dumps(assigned, ensure_ascii=False)}\n")
             job = {"kind": "job", "key": f"{i:064x}", "tag": case_id, "case_id": case_id,
                    "cause": f"{case_id}.assigned.1", "event": "duban.case.assigned",
@@ -99,39 +102,15 @@ def write_records(cases_path, notes_path):
                    "recipient_id": "O-IG03-LI", "urgent": False,
                    "created_at": 1793000000000, "masked": "l***@example.gov.cn",
                    "to": "li@example.gov.cn", "subject": "新案件", "body": "请登录系统查看。"}
-            n.write(f"{case_id}\t{json.dumps(job, ensure_ascii=False)}\n")
+            n.write(f"{case_id}\t\t{json.dumps(job, ensure_ascii=False)}\n")
 
 
-def produce(brokers, topic, path, with_headers):
-    """Writes the lines of 'path' with kcat, partitioned as the services write (murmur2
-    of the key). Lines of duban.cases carry type and origin headers."""
-    if not with_headers:
-        subprocess.run(["kcat", "-P", "-b", brokers, "-t", topic, "-K", "\t",
-                        "-X", "partitioner=murmur2_random", "-X", "linger.ms=50",
-                        "-l", path], check=True, timeout=TIMEOUT)
-        return
-    # kcat sets headers per run, not per line: one run per kind of record.
-    kinds = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, kind, source, oid, value = line.rstrip("\n").split("\t", 4)
-            kinds.setdefault((kind, bool(source)), []).append(
-                (key, value, source, oid))
-    for (kind, has_origin), rows in kinds.items():
-        if has_origin:
-            # The origin headers differ per record: write them into the event and let
-            # intake's index parse it (the path for records without those headers).
-            headers = ["-H", "content-type=application/cloudevents+json"]
-        else:
-            headers = ["-H", "content-type=application/cloudevents+json",
-                       "-H", f"duban-type={kind}"]
-        part = path + f".{kind}"
-        with open(part, "w", encoding="utf-8") as f:
-            for key, value, _, _ in rows:
-                f.write(f"{key}\t{value}\n")
-        subprocess.run(["kcat", "-P", "-b", brokers, "-t", topic, "-K", "\t", *headers,
-                        "-X", "partitioner=murmur2_random", "-X", "linger.ms=50",
-                        "-l", part], check=True, timeout=TIMEOUT)
+def produce(tool, brokers, topic, path):
+    """Writes the lines of 'path' (key, headers, value) with bench_produce: partitioned
+    as the services write (murmur2 of the key), each record with its own headers, as
+    intake and assignment write them."""
+    with open(path, "rb") as f:
+        subprocess.run([tool, brokers, topic], stdin=f, check=True, timeout=TIMEOUT)
 
 
 def kcat_read(brokers, topic, expect):
@@ -149,7 +128,8 @@ def main():
         sys.exit("usage: rebuild.py BUILD_DIR")
     build = os.path.abspath(sys.argv[1])
     commit = os.path.join(build, "tests", "bench", "bench_commit")
-    for exe in [commit] + [os.path.join(build, "services", s, f"duban-{s}") for s in PORTS]:
+    tools = [commit, os.path.join(build, "tests", "bench", "bench_produce")]
+    for exe in tools + [os.path.join(build, "services", s, f"duban-{s}") for s in PORTS]:
         if not os.access(exe, os.X_OK):
             sys.exit(f"rebuild.py: {exe} is missing; build first (make build)")
     var = tempfile.mkdtemp(prefix="duban-bench-rebuild.")
@@ -171,8 +151,9 @@ def main():
         notes_path = os.path.join(var, "notifications.txt")
         say(f"writing {CASES} cases ({2 * CASES} records) and {CASES} jobs")
         write_records(cases_path, notes_path)
-        produce(brokers, "duban.cases", cases_path, True)
-        produce(brokers, "duban.notifications", notes_path, False)
+        tool = os.path.join(build, "tests", "bench", "bench_produce")
+        produce(tool, brokers, "duban.cases", cases_path)
+        produce(tool, brokers, "duban.notifications", notes_path)
         kcat_cases = kcat_read(brokers, "duban.cases", 2 * CASES)
         kcat_notes = kcat_read(brokers, "duban.notifications", CASES)
         for group, topics in GROUPS.items():
