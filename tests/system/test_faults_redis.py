@@ -6,15 +6,21 @@ REPLICAOF a master that does not answer (READONLY), the process frozen with SIGS
 (nothing answers), and a restart with a dataset large enough that Redis answers LOADING
 for several seconds. The module runs on a stack of its own, since it breaks Redis for
 everyone using it."""
+import json
 import os
 import signal
 import socket
 import subprocess
+import time
+import uuid
 
 import pytest
+import requests
 
-from conftest import wait_until
+from assigning import problem, subject_of
+from conftest import HOTLINE, wait_until
 from faults import nothing_lost, own_stack_and_unit
+from test_intake import event_status
 
 PREFIX = "RF"
 FAULT_S = 20
@@ -111,3 +117,42 @@ def loading_fault(stack):
                          ids=["oom", "readonly", "frozen", "loading"])
 def test_nothing_accepted_is_lost_while_redis_misbehaves(stack, unit, make_fault):
     nothing_lost(stack, unit, make_fault, "redis", FAULT_S)
+
+
+def test_rejections_answered_while_redis_is_frozen(stack, unit):
+    """Review C9: intake recorded each rejected event with a SET on the HTTP thread, so
+    with Redis frozen a batch of bad events held its request for a Redis timeout per
+    event. Rejections are recorded through the recorder now: the answer comes while
+    Redis is still frozen, and the records are written once it answers again."""
+    tag = uuid.uuid4().hex[:8]
+    events = []
+    for i in range(100):
+        e = problem(f"c9-{tag}-{i}", subject_of(PREFIX))
+        e["data"]["kind"] = "rumour"  # not a kind of problem: a schema violation
+        events.append(e)
+    pid = redis_pid(stack)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        try:
+            r = requests.post(stack.url("intake", "/v1/events"), data=json.dumps(events),
+                              headers={"Authorization": f"Bearer {HOTLINE}",
+                                       "Content-Type": "application/cloudevents-batch+json"},
+                              timeout=30)
+        except requests.RequestException as e:
+            raise AssertionError(f"no answer to a batch of 100 bad events in "
+                                 f"{time.monotonic() - t:.0f} s with Redis frozen: {e!r}")
+        took = time.monotonic() - t
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert r.status_code == 207, r.text[:500]
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["rejected"] * 100, results[:3]
+    assert {x["error"]["code"] for x in results} == {"schema_violation"}
+    print(f"\n100 bad events answered in {took:.2f} s with Redis frozen")
+
+    def recorded():
+        g = event_status(stack, events[-1]["source"], events[-1]["id"])
+        return g.status_code == 200 and g.json().get("status") == "rejected" and [g]
+    wait_until(recorded, 60, "the last rejection recorded once Redis answered",
+               show=lambda: event_status(stack, events[-1]["source"], events[-1]["id"]).text)
