@@ -26,6 +26,11 @@ void dub_log_setup(const char *service, enum dub_log_level min)
   settings.min = min;
 }
 
+bool dub_log_enabled(enum dub_log_level level)
+{
+  return level >= settings.min;
+}
+
 bool dub_log_level_parse(const char *s, enum dub_log_level *out)
 {
   for(size_t i = 0; s && i < sizeof level_names / sizeof level_names[0]; i++) {

@@ -16,6 +16,9 @@ enum dub_log_level {
  * starts; the settings are read-only afterwards. 'service' is copied. */
 void dub_log_setup(const char *service, enum dub_log_level min);
 
+/* Whether a line at 'level' would be written (to skip building what would not be). */
+bool dub_log_enabled(enum dub_log_level level);
+
 /* Parses "debug", "info", "warn", "error" or "fatal". */
 bool dub_log_level_parse(const char *s, enum dub_log_level *out);
 

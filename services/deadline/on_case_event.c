@@ -258,9 +258,14 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
   }
   store(pl->out, msg->partition, ev->case_id, slot->doc, had ? before.c.unit : NULL,
         had ? &before.c : NULL);
-  pl->applied[i] =
-      dub_xasprintf("%s applied; state %s, due %s", ev->type,
-                    dub_json_str(slot->doc, "state"), dub_json_str(slot->doc, "due_at"));
+  /* A line per event as it happens; while a partition is rebuilt, its millions of
+   * replayed events say nothing unless asked (debug): building and writing those lines
+   * was most of a rebuild's time. */
+  if(dub_log_enabled(deadline_partition_rebuilding(d, msg->partition) ? DUB_LOG_DEBUG
+                                                                      : DUB_LOG_INFO))
+    pl->applied[i] = dub_xasprintf("%s applied; state %s, due %s", ev->type,
+                                   dub_json_str(slot->doc, "state"),
+                                   dub_json_str(slot->doc, "due_at"));
   release_counts(&before);
   return DUB_OK;
 }
@@ -358,7 +363,9 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
      * earlier message of the partition comes again (the consumer stores neither). */
     if(!retried && !(any_retry && held_back(msgs, results, i))) {
       if(results[i] == DUB_OK && pl.applied[i])
-        dub_log_at(DUB_LOG_INFO, ev->case_id, ev->traceparent, "%s", pl.applied[i]);
+        dub_log_at(deadline_partition_rebuilding(d, msgs[i].partition) ? DUB_LOG_DEBUG
+                                                                       : DUB_LOG_INFO,
+                   ev->case_id, ev->traceparent, "%s", pl.applied[i]);
       if(results[i] == DUB_OK && published_here(ev->type))
         deadline_inflight_applied(d, ev->id);
       deadline_partition_progress(d, msgs[i].partition, msgs[i].offset);
