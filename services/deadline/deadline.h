@@ -67,6 +67,9 @@ struct deadline {
   pthread_t scheduler;
   struct deadline_scheduler *sched; /* NULL until started */
   atomic_bool stop;
+  /* The consumer's pipeline of writes, kept from poll to poll (on_case_event.c):
+   * freeing its megabytes after every poll had glibc consolidate the heap each time. */
+  struct dub_cache_pipeline *writes;
 };
 
 /* config.c: the environment (DUBAN_DEADLINE_*). *why on failure. */

@@ -308,7 +308,8 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
                     .slot_of = dub_xcalloc(n, sizeof *pl.slot_of),
                     .slots = dub_xcalloc(n, sizeof *pl.slots),
                     .applied = dub_xcalloc(n, sizeof *pl.applied),
-                    .out = dub_cache_pipeline_new()};
+                    .out = d->writes ? d->writes : dub_cache_pipeline_new()};
+  d->writes = NULL;                                    /* the poll's until it ends */
   size_t *first_of = dub_xcalloc(n, sizeof *first_of); /* per slot: its first message */
   json_t *index = json_object();                       /* case id -> slot */
   /* The poll's writes are one transaction: Redis refusing some of them (OOM once its
@@ -376,7 +377,8 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
   for(size_t k = 0; k < pl.nslots; k++)
     json_decref(pl.slots[k].doc);
   json_decref(index);
-  dub_cache_pipeline_free(pl.out);
+  dub_cache_pipeline_reset(pl.out);
+  d->writes = pl.out;
   free(first_of);
   free(pl.applied);
   free(pl.slots);

@@ -168,6 +168,8 @@ void deadline_partitions_release(struct deadline *d)
   free(f->buckets);
   free(f);
   d->inflight = NULL;
+  dub_cache_pipeline_free(d->writes);
+  d->writes = NULL;
   pthread_mutex_destroy(&d->fire_lock);
   pthread_mutex_destroy(&d->lock);
 }

@@ -16,7 +16,8 @@ completion marks are back in Redis and /readyz answers 200:
   notification  duban:notify:planner       reads duban.cases
                 duban:notify:sender        reads duban.notifications
 and prints each rebuild's rate as a ratio to kcat's read rate of the same topic (target
->= 0.2) and its time to ready (target <= 60 s). The var dir under /tmp is removed at
+>= 0.2), its time to ready (target <= 60 s), and each service's CPU time per record it
+read (user + system, from /proc: a figure other work on the machine does not move). The var dir under /tmp is removed at
 the end (BENCH_KEEP_VAR=1 keeps it, with every service's log).
 Environment: BENCH_CASES (1,000,000), BENCH_TIMEOUT (seconds per run, 1800)."""
 import datetime
@@ -113,6 +114,13 @@ def produce(tool, brokers, topic, path):
         subprocess.run([tool, brokers, topic], stdin=f, check=True, timeout=TIMEOUT)
 
 
+def cpu_s(pid):
+    """User and system CPU seconds the process has used."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def kcat_read(brokers, topic, expect):
     t = time.monotonic()
     n = subprocess.run(["kcat", "-C", "-b", brokers, "-t", topic, "-e", "-q", "-o",
@@ -192,7 +200,7 @@ def main():
                  "deadline": [f"duban:deadline:partition:{p}" for p in range(partitions)],
                  "notes": ["duban:notify:planner"], "states": ["duban:notify:sender"]}
         service_of = {"notes": "notification", "states": "notification"}
-        done = {}
+        done, cpu = {}, {}
         while len(done) < len(marks) and time.monotonic() - t0 < TIMEOUT:
             for what, keys in marks.items():
                 svc = service_of.get(what, what)
@@ -202,6 +210,8 @@ def main():
                     sys.exit(f"rebuild.py: {svc} exited with {procs[svc].returncode}")
                 if all(redis("EXISTS", k) == "1" for k in keys) and ready(svc):
                     done[what] = time.monotonic() - t0
+                    if all(w in done for w in marks if service_of.get(w, w) == svc):
+                        cpu[svc] = cpu_s(procs[svc].pid)  # all of its rebuilds done
                     say(f"{what}: rebuilt and ready after {done[what]:.1f} s")
             time.sleep(0.25)
         missing = [w for w in marks if w not in done]
@@ -228,6 +238,11 @@ def main():
                  f"ratio {ratio:.3f} (>= 0.2)", "ok" if ratio >= 0.2 else "MISSED")
             line(f"{name}: ready after", f"{done[what]:.1f} s", "<= 60 s",
                  "ok" if done[what] <= 60 else "MISSED")
+            if what != "notes":  # notification's CPU is counted once, with its states
+                svc = service_of.get(what, what)
+                n = records + (2 * CASES if what == "states" else 0)
+                line(f"{svc}: CPU per record read", f"{cpu[svc] / n * 1e6:.1f} us",
+                     "(user+sys, all it read)")
     finally:
         for p in procs.values():
             if p.poll() is None:
