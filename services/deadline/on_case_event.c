@@ -139,10 +139,16 @@ static void release_counts(struct kept_counts *k)
 }
 
 /* One case of a poll: its document as read from Redis, then as the poll's earlier
- * events left it. */
+ * events left it. Its writes go to the pipeline once, after the poll's last event
+ * (a document per case and poll, not per event). */
 struct slot {
-  json_t *doc;     /* owned; NULL unless rc is DUB_OK */
-  enum dub_err rc; /* DUB_OK, DUB_ERR_NOT_FOUND, or why the read failed */
+  json_t *doc;               /* owned; NULL unless rc is DUB_OK */
+  enum dub_err rc;           /* DUB_OK, DUB_ERR_NOT_FOUND, or why the read failed */
+  bool dirty;                /* an event of the poll changed doc: it is to be written */
+  bool had;                  /* and there was a document before the first of them */
+  struct kept_counts before; /* its counts then (when had) */
+  int32_t partition;
+  const char *case_id; /* borrowed from the first event that changed it */
 };
 
 /* What one poll works with. */
@@ -193,8 +199,18 @@ static bool received_earlier(const json_t *doc, const char *id, int64_t offset)
          json_integer_value(at) < offset;
 }
 
-/* Applies message i to its case's working document and adds the writes to the poll's
- * pipeline. Returns as a handler does; *why for the DLQ. */
+/* Adds the slot's writes (its document as it is now) to the pipeline. */
+static void flush_slot(struct dub_cache_pipeline *out, struct slot *slot)
+{
+  store(out, slot->partition, slot->case_id, slot->doc,
+        slot->had ? slot->before.c.unit : NULL, slot->had ? &slot->before.c : NULL);
+  release_counts(&slot->before);
+  memset(&slot->before, 0, sizeof slot->before);
+  slot->dirty = false;
+}
+
+/* Applies message i to its case's working document; its slot is written after the
+ * poll's last event. Returns as a handler does; *why for the DLQ. */
 static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size_t i,
                           char **why)
 {
@@ -225,6 +241,8 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
         json_pack("{s:s, s:s, s:O?, s:O?, s:I}", "type", ev->type, "id", ev->id, "source",
                   json_object_get(ev->event, "source"), "time",
                   json_object_get(ev->event, "time"), "offset", (json_int_t)msg->offset));
+    if(slot->dirty) /* an earlier event of the poll changed the old one: written first */
+      flush_slot(pl->out, slot);
     json_decref(slot->doc);
     slot->doc = doc;
     slot->rc = DUB_OK;
@@ -256,11 +274,16 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
       return rc;
     }
   }
-  store(pl->out, msg->partition, ev->case_id, slot->doc, had ? before.c.unit : NULL,
-        had ? &before.c : NULL);
-  /* A line per event as it happens; while a partition is rebuilt, its millions of
-   * replayed events say nothing unless asked (debug): building and writing those lines
-   * was most of a rebuild's time. */
+  if(!slot->dirty) {
+    slot->dirty = true;
+    slot->had = had;
+    slot->before = before; /* its strings now the slot's */
+    memset(&before, 0, sizeof before);
+    slot->partition = msg->partition;
+    slot->case_id = ev->case_id;
+  }
+  /* A line per event as it happens; while a partition is rebuilt, its replayed events
+   * say nothing unless asked (debug), sparing a JSON line and a write(2) each. */
   if(dub_log_enabled(deadline_partition_rebuilding(d, msg->partition) ? DUB_LOG_DEBUG
                                                                       : DUB_LOG_INFO))
     pl->applied[i] = dub_xasprintf("%s applied; state %s, due %s", ev->type,
@@ -345,6 +368,9 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
     results[i] = apply(&pl, &msgs[i], i, &whys[i]);
     any_retry |= results[i] == DUB_ERR_UNAVAILABLE || results[i] == DUB_ERR_TIMEOUT;
   }
+  for(size_t k = 0; !rc && k < pl.nslots; k++)
+    if(pl.slots[k].dirty)
+      flush_slot(pl.out, &pl.slots[k]);
   if(!rc && dub_cache_pipeline_count(pl.out) > 1) {
     struct dub_cache_reply **replies = NULL;
     dub_cache_pipeline_addf(pl.out, "EXEC");
@@ -374,8 +400,10 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
     free(pl.applied[i]);
     dub_case_event_release(&pl.evs[i]);
   }
-  for(size_t k = 0; k < pl.nslots; k++)
+  for(size_t k = 0; k < pl.nslots; k++) {
+    release_counts(&pl.slots[k].before);
     json_decref(pl.slots[k].doc);
+  }
   json_decref(index);
   dub_cache_pipeline_reset(pl.out);
   d->writes = pl.out;
