@@ -119,8 +119,10 @@ static bool fired(const json_t *doc, const char *id)
   return dub_json_array_has_str(json_object_get(doc, "fired"), id);
 }
 
-/* Every timer of the current moments that applies in the current state, unsorted. */
-static size_t timers(const json_t *doc, struct deadline_due *out)
+/* Every timer of the current moments that applies in the current state, unsorted;
+ * ids only when 'ids' (formatting them is most of the work, and a document that fired
+ * nothing yet needs none to tell what is pending). */
+static size_t timers_of(const json_t *doc, struct deadline_due *out, bool ids)
 {
   unsigned s = state_bit(doc);
   size_t n = 0;
@@ -129,7 +131,9 @@ static size_t timers(const json_t *doc, struct deadline_due *out)
     if(at >= 0) {
       out[n] = (struct deadline_due){
           .type = "duban.case.overdue", .clock = "accept", .at_ms = at};
-      timer_id(doc, "overdue", "accept", at, out[n++].id);
+      if(ids)
+        timer_id(doc, "overdue", "accept", at, out[n].id);
+      n++;
     }
   }
   if(s & S_RESOLVING) {
@@ -137,12 +141,16 @@ static size_t timers(const json_t *doc, struct deadline_due *out)
     if(warn >= 0) {
       out[n] = (struct deadline_due){
           .type = "duban.case.warning", .clock = "resolve", .at_ms = warn};
-      timer_id(doc, "warning", NULL, warn, out[n++].id);
+      if(ids)
+        timer_id(doc, "warning", NULL, warn, out[n].id);
+      n++;
     }
     if(due >= 0) {
       out[n] = (struct deadline_due){
           .type = "duban.case.overdue", .clock = "resolve", .at_ms = due};
-      timer_id(doc, "overdue", "resolve", due, out[n++].id);
+      if(ids)
+        timer_id(doc, "overdue", "resolve", due, out[n].id);
+      n++;
     }
     size_t i;
     json_t *e;
@@ -152,14 +160,28 @@ static size_t timers(const json_t *doc, struct deadline_due *out)
       int64_t at = ms_of(e, "at");
       if(n == DEADLINE_MAX_DUE || at < 0 || !dub_json_int(e, "level", &level))
         continue;
-      char sub[16];
-      snprintf(sub, sizeof sub, "%lld", level);
       out[n] = (struct deadline_due){
           .type = "duban.case.escalated", .level = (int)level, .at_ms = at};
-      timer_id(doc, "escalated", sub, at, out[n++].id);
+      if(ids) {
+        char sub[16];
+        snprintf(sub, sizeof sub, "%lld", level);
+        timer_id(doc, "escalated", sub, at, out[n].id);
+      }
+      n++;
     }
   }
   return n;
+}
+
+static size_t timers(const json_t *doc, struct deadline_due *out)
+{
+  return timers_of(doc, out, true);
+}
+
+/* Whether any timer of the document fired (else no id needs comparing). */
+static bool any_fired(const json_t *doc)
+{
+  return json_array_size(json_object_get(doc, "fired")) > 0;
 }
 
 /* Orders timers by moment; at one moment the accept clock, the warning, the overdue
@@ -192,10 +214,11 @@ size_t deadline_case_due(const json_t *doc, int64_t now_ms, struct deadline_due 
 int64_t deadline_case_next(const json_t *doc)
 {
   struct deadline_due all[DEADLINE_MAX_DUE];
-  size_t n = timers(doc, all);
+  bool some = any_fired(doc);
+  size_t n = timers_of(doc, all, some);
   int64_t next = -1;
   for(size_t i = 0; i < n; i++)
-    if(!fired(doc, all[i].id) && (next < 0 || all[i].at_ms < next))
+    if(!(some && fired(doc, all[i].id)) && (next < 0 || all[i].at_ms < next))
       next = all[i].at_ms;
   return next;
 }
@@ -204,7 +227,8 @@ int64_t deadline_case_next(const json_t *doc)
 static void refresh_flags(json_t *doc)
 {
   struct deadline_due all[DEADLINE_MAX_DUE];
-  size_t n = timers(doc, all);
+  bool some = any_fired(doc);
+  size_t n = some ? timers(doc, all) : 0; /* nothing fired: no flag set */
   bool accept = false, resolve = false;
   long long level = 0;
   for(size_t i = 0; i < n; i++) {
