@@ -458,7 +458,8 @@ enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
 {
   struct dub_cache_reply **out = NULL;
   enum dub_err rc = dub_cache_pipeline_exec_each(cache, pipeline, &out);
-  *replies = NULL;
+  if(replies)
+    *replies = NULL;
   if(rc)
     return rc;
   const struct dub_cache_reply *error = NULL;
@@ -468,7 +469,10 @@ enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
       error = e;
   }
   if(!error) {
-    *replies = out;
+    if(replies)
+      *replies = out;
+    else
+      dub_cache_replies_free(out, pipeline->count);
     return DUB_OK;
   }
   if(retriable_word(error)) {

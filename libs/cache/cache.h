@@ -144,7 +144,8 @@ size_t dub_cache_pipeline_count(const struct dub_cache_pipeline *pipeline);
  *   DUB_ERR_UNAVAILABLE  as for a single command, or some reply was a retriable error
  *                        (one OOM among a thousand SETs fails the whole call);
  *   DUB_ERR_INTERNAL     some reply was another error (WRONGTYPE, ...), logged.
- * The pipeline can be executed again. */
+ * The pipeline can be executed again. 'replies' may be NULL for a caller that needs
+ * only to know that every command succeeded. */
 enum dub_err dub_cache_pipeline_exec(struct dub_cache *cache,
                                      const struct dub_cache_pipeline *pipeline,
                                      struct dub_cache_reply ***replies);

@@ -307,15 +307,17 @@ int32_t dub_kafka_reader_partitions(const struct dub_kafka_reader *reader);
 enum dub_err dub_kafka_reader_start(struct dub_kafka_reader *reader,
                                     const int64_t *offsets);
 
-/* Waits up to timeout_ms for one message. DUB_OK with *msg set (borrowed until the next
- * call), DUB_OK with *msg NULL when none came, DUB_ERR_UNAVAILABLE on a fatal error. */
+/* Waits up to timeout_ms for one message (dub_kafka_reader_poll_batch() of one). DUB_OK
+ * with *msg set (borrowed until the next call), DUB_OK with *msg NULL when none came,
+ * DUB_ERR_UNAVAILABLE on a fatal error. */
 enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_ms,
                                    const struct dub_kafka_msg **msg);
 
 /* Waits up to timeout_ms for a first message, then takes up to max - 1 more of those
- * already fetched, without waiting. DUB_OK with *msgs[0..*count) (borrowed until the
- * next call of any poll, start, rewind or free; *count may be 0), DUB_ERR_UNAVAILABLE
- * on a fatal error (with what came before it). */
+ * already fetched, without waiting; an error from librdkafka (logged) ends the batch.
+ * DUB_OK with *msgs[0..*count) (borrowed until the next call of any poll, start, rewind
+ * or free; *count may be 0), DUB_ERR_UNAVAILABLE on a fatal error (with what came before
+ * it). */
 enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int timeout_ms,
                                          size_t max, const struct dub_kafka_msg **msgs,
                                          size_t *count);

@@ -15,11 +15,7 @@ struct dub_kafka_reader {
   int64_t *position; /* next offset per partition */
   int64_t *end;      /* per partition: the high watermark at the start; -1 unknown */
   int64_t *low;      /* and the low one */
-  rd_kafka_message_t *last;
-  struct dub_kafka_msg msg;
-  struct dub_kafka_header *headers;
-  size_t header_cap;
-  struct { /* what the last dub_kafka_reader_poll_batch() handed out */
+  struct {           /* what the last dub_kafka_reader_poll_batch() handed out */
     rd_kafka_message_t **rkms;
     struct dub_kafka_msg *msgs;
     struct dub_kafka_header **hdrs;
@@ -123,8 +119,6 @@ void dub_kafka_reader_free(struct dub_kafka_reader *reader)
 {
   if(!reader)
     return;
-  if(reader->last)
-    rd_kafka_message_destroy(reader->last);
   batch_release(reader);
   for(size_t i = 0; i < reader->batch.cap; i++)
     free(reader->batch.hdrs[i]);
@@ -140,7 +134,6 @@ void dub_kafka_reader_free(struct dub_kafka_reader *reader)
   free(reader->position);
   free(reader->end);
   free(reader->low);
-  free(reader->headers);
   free(reader->topic);
   free(reader);
 }
@@ -202,42 +195,10 @@ static enum dub_err assign_at(struct dub_kafka_reader *reader, const int64_t *of
     rd_kafka_topic_partition_list_add(parts, reader->topic, i)->offset = at;
     reader->position[i] = offsets[i] < 0 ? DUB_KAFKA_OFFSET_BEGINNING : offsets[i];
   }
-  if(reader->last) {
-    rd_kafka_message_destroy(reader->last);
-    reader->last = NULL;
-  }
   batch_release(reader);
   rd_kafka_resp_err_t err = rd_kafka_assign(reader->rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   return err ? kafka_map_err(err) : DUB_OK;
-}
-
-enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_ms,
-                                   const struct dub_kafka_msg **msg)
-{
-  *msg = NULL;
-  if(reader->last) {
-    rd_kafka_message_destroy(reader->last);
-    reader->last = NULL;
-  }
-  rd_kafka_message_t *rkm = rd_kafka_consumer_poll(reader->rk, timeout_ms);
-  if(!rkm)
-    return DUB_OK;
-  if(rkm->err) {
-    enum dub_err rc = DUB_OK;
-    if(rkm->err == RD_KAFKA_RESP_ERR__FATAL)
-      rc = DUB_ERR_UNAVAILABLE;
-    else
-      dub_log_warn("kafka reader: %s", rd_kafka_message_errstr(rkm));
-    rd_kafka_message_destroy(rkm);
-    return rc;
-  }
-  if(rkm->partition >= 0 && rkm->partition < reader->npartitions)
-    reader->position[rkm->partition] = rkm->offset + 1;
-  reader->last = rkm;
-  kafka_msg_view(rkm, &reader->msg, &reader->headers, &reader->header_cap);
-  *msg = &reader->msg;
-  return DUB_OK;
 }
 
 enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int timeout_ms,
@@ -246,10 +207,6 @@ enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int ti
 {
   *count = 0;
   *msgs = NULL;
-  if(reader->last) {
-    rd_kafka_message_destroy(reader->last);
-    reader->last = NULL;
-  }
   batch_release(reader);
   if(max > reader->batch.cap) {
     reader->batch.rkms =
@@ -273,15 +230,13 @@ enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int ti
     rd_kafka_message_t *rkm = rd_kafka_consumer_poll(reader->rk, n ? 0 : timeout_ms);
     if(!rkm)
       break;
-    if(rkm->err) {
+    if(rkm->err) { /* ends the batch: what came before it is handed out */
       if(rkm->err == RD_KAFKA_RESP_ERR__FATAL)
         rc = DUB_ERR_UNAVAILABLE;
-      else if(rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      else
         dub_log_warn("kafka reader: %s", rd_kafka_message_errstr(rkm));
       rd_kafka_message_destroy(rkm);
-      if(rc)
-        break;
-      continue;
+      break;
     }
     if(rkm->partition >= 0 && rkm->partition < reader->npartitions)
       reader->position[rkm->partition] = rkm->offset + 1;
@@ -293,6 +248,16 @@ enum dub_err dub_kafka_reader_poll_batch(struct dub_kafka_reader *reader, int ti
   reader->batch.count = n;
   *msgs = reader->batch.msgs;
   *count = n;
+  return rc;
+}
+
+enum dub_err dub_kafka_reader_poll(struct dub_kafka_reader *reader, int timeout_ms,
+                                   const struct dub_kafka_msg **msg)
+{
+  const struct dub_kafka_msg *msgs = NULL;
+  size_t n = 0;
+  enum dub_err rc = dub_kafka_reader_poll_batch(reader, timeout_ms, 1, &msgs, &n);
+  *msg = n ? &msgs[0] : NULL;
   return rc;
 }
 

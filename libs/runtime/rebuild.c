@@ -19,11 +19,10 @@
 #define READER_TIMEOUT_MS 10000
 #define END_TIMEOUT_MS 2000
 
-enum dub_err dub_rebuild_needed(struct dub_cache *cache,
-                                const struct dub_rebuild_spec *spec, bool *needed)
+enum dub_err dub_rebuild_needed(struct dub_cache *cache, const char *marker, bool *needed)
 {
   struct dub_cache_reply *r = NULL;
-  const char *argv[] = {"EXISTS", spec->marker};
+  const char *argv[] = {"EXISTS", marker};
   enum dub_err rc = dub_cache_command(cache, &r, 2, argv, NULL);
   if(!rc && r->type != DUB_CACHE_INT)
     rc = DUB_ERR_UNAVAILABLE;
@@ -49,6 +48,11 @@ static bool pause_unless(const atomic_bool *stop, long ms)
     ms -= slice;
   }
   return !stopping(stop);
+}
+
+static long next_backoff(long ms)
+{
+  return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
 }
 
 static void count(struct dub_metrics *m, const char *name, const char *help,
@@ -84,7 +88,7 @@ static enum dub_err read_all(struct dub_kafka_reader *reader, struct dub_cache *
       free(written);
       return DUB_ERR_UNAVAILABLE;
     }
-    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    backoff = next_backoff(backoff);
   }
   backoff = BACKOFF_MIN_MS;
   rc = dub_kafka_reader_start(reader, written);
@@ -136,7 +140,7 @@ static enum dub_err read_all(struct dub_kafka_reader *reader, struct dub_cache *
         rc = DUB_ERR_UNAVAILABLE;
         break;
       }
-      backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+      backoff = next_backoff(backoff);
       rc = dub_kafka_reader_rewind(reader, written);
       continue;
     }
@@ -205,7 +209,7 @@ enum dub_err dub_rebuild_run(const char *brokers, struct dub_cache *cache,
       rc = DUB_ERR_UNAVAILABLE;
       break;
     }
-    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    backoff = next_backoff(backoff);
   }
   dub_kafka_reader_free(reader);
   st.ms = dub_time_mono_ms() - started;

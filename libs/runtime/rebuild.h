@@ -76,8 +76,8 @@ struct dub_rebuild_stats {
 
 /* Whether the marker (not NULL) is missing. DUB_OK with *needed, or DUB_ERR_UNAVAILABLE
  * when Redis does not say (a typed error such as LOADING included). */
-enum dub_err dub_rebuild_needed(struct dub_cache *cache,
-                                const struct dub_rebuild_spec *spec, bool *needed);
+enum dub_err dub_rebuild_needed(struct dub_cache *cache, const char *marker,
+                                bool *needed);
 
 /* Rebuilds. Blocks until the marker is set (DUB_OK), *stop becomes true or SIGTERM or
  * SIGINT came (dub_signals_stop_requested(); within about a second; 'stop' may be

@@ -297,19 +297,15 @@ static void *run(void *arg)
 {
   struct assignment_keeper *k = arg;
   while(!atomic_load(&k->stop)) {
-    struct dub_cache_reply *r = NULL;
-    const char *argv[] = {"EXISTS", ASSIGNMENT_COMPLETE_KEY};
     /* When Redis does not answer nothing is known to be lost: readiness says Redis. */
-    bool rebuilt = false;
-    if(!dub_cache_command(k->cache, &r, 2, argv, NULL) && r->type == DUB_CACHE_INT) {
-      bool complete = r->integer == 1;
-      atomic_store(&k->ready, complete);
-      if(!complete && take_lock(k)) {
+    bool rebuilt = false, needed = false;
+    if(!dub_rebuild_needed(k->cache, ASSIGNMENT_COMPLETE_KEY, &needed)) {
+      atomic_store(&k->ready, !needed);
+      if(needed && take_lock(k)) {
         rebuild(k);
         rebuilt = true;
       }
     }
-    dub_cache_reply_free(r);
     if(rebuilt)
       continue; /* look at the marker again at once */
     for(int waited = 0;

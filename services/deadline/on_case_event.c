@@ -223,13 +223,13 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
   int64_t at_ms = (msg->timestamp_ms > 0 ? msg->timestamp_ms : dub_time_now_ms()) +
                   d->conf.clock_offset_ms;
   bool received = strcmp(ev->type, "duban.case.received") == 0;
+  bool rebuilding = deadline_partition_rebuilding(d, msg->partition);
   enum dub_err rc = slot->rc;
   /* Rebuilding: every document starts again at its received event, unless this is a
    * second copy of the one it started from in this read (intake derives case ids from
    * the publisher's event, so a retry it took after the claim expired writes the same
    * received event again: review C12j). */
-  if(!rc && received && deadline_partition_rebuilding(d, msg->partition) &&
-     !received_earlier(slot->doc, ev->id, msg->offset))
+  if(!rc && received && rebuilding && !received_earlier(slot->doc, ev->id, msg->offset))
     rc = DUB_ERR_NOT_FOUND;
   if(rc == DUB_ERR_NOT_FOUND && received) {
     json_t *doc =
@@ -246,8 +246,7 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
     json_decref(slot->doc);
     slot->doc = doc;
     slot->rc = DUB_OK;
-  } else if(rc == DUB_ERR_NOT_FOUND &&
-            !deadline_partition_rebuilding(d, msg->partition) &&
+  } else if(rc == DUB_ERR_NOT_FOUND && !rebuilding &&
             !deadline_partition_complete(d, msg->partition)) {
     /* Redis lost the partition's state: rebuild it, then this event comes again. */
     deadline_partition_lost(d, msg->partition);
@@ -284,8 +283,7 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
   }
   /* A line per event as it happens; while a partition is rebuilt, its replayed events
    * say nothing unless asked (debug), sparing a JSON line and a write(2) each. */
-  if(dub_log_enabled(deadline_partition_rebuilding(d, msg->partition) ? DUB_LOG_DEBUG
-                                                                      : DUB_LOG_INFO))
+  if(dub_log_enabled(rebuilding ? DUB_LOG_DEBUG : DUB_LOG_INFO))
     pl->applied[i] = dub_xasprintf("%s applied; state %s, due %s", ev->type,
                                    dub_json_str(slot->doc, "state"),
                                    dub_json_str(slot->doc, "due_at"));

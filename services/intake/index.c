@@ -202,13 +202,8 @@ static enum dub_err index_batch(void *ctx, struct dub_cache *cache,
   struct dub_cache_pipeline *p = dub_cache_pipeline_new();
   for(size_t i = 0; i < n; i++)
     index_one(&msgs[i], p);
-  struct dub_cache_reply **replies = NULL;
-  enum dub_err rc = DUB_OK;
-  if(dub_cache_pipeline_count(p)) {
-    rc = dub_cache_pipeline_exec(cache, p, &replies);
-    if(!rc)
-      dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
-  }
+  enum dub_err rc =
+      dub_cache_pipeline_count(p) ? dub_cache_pipeline_exec(cache, p, NULL) : DUB_OK;
   dub_cache_pipeline_free(p);
   for(size_t i = 0; !rc && i < n; i++)
     x->committed[msgs[i].partition] = msgs[i].offset + 1;
@@ -242,49 +237,31 @@ static bool catch_up(struct intake_index *x)
 
 static bool index_key_exists(struct intake_index *x)
 {
-  struct dub_cache_reply *r = NULL;
-  bool exists = true; /* when Redis does not answer, nothing is known to be lost */
-  if(!dub_cache_commandf(x->cache, &r, "EXISTS %s", INTAKE_INDEX_KEY))
-    exists = r->type == DUB_CACHE_INT && r->integer == 1;
-  dub_cache_reply_free(r);
-  return exists;
+  bool needed = false; /* when Redis does not answer, nothing is known to be lost */
+  return dub_rebuild_needed(x->cache, INTAKE_INDEX_KEY, &needed) || !needed;
 }
 
 /* Follows duban.cases once the index is complete, until it is lost or a rebuild is
  * asked for (true) or the index stops (false). */
-static bool follow(struct intake_index *x, int64_t *pending)
+static bool follow(struct intake_index *x)
 {
-  int32_t n = dub_kafka_reader_partitions(x->reader);
   start_reading(x);
   while(!atomic_load(&x->stop)) {
     if(atomic_exchange(&x->rebuild, false) || !index_key_exists(x))
       return true;
-    struct dub_cache_pipeline *p = dub_cache_pipeline_new();
     const struct dub_kafka_msg *msgs = NULL;
     size_t got = 0;
-    memcpy(pending, x->committed, (size_t)n * sizeof *pending);
     dub_kafka_reader_poll_batch(x->reader, 100, BATCH, &msgs, &got);
-    for(size_t i = 0; i < got; i++) {
-      index_one(&msgs[i], p);
-      pending[msgs[i].partition] = msgs[i].offset + 1;
-    }
-    struct dub_cache_reply **replies = NULL;
-    enum dub_err rc = DUB_OK;
-    if(dub_cache_pipeline_count(p)) {
-      rc = dub_cache_pipeline_exec(x->cache, p, &replies);
-      if(!rc)
-        dub_cache_replies_free(replies, dub_cache_pipeline_count(p));
-    }
-    dub_cache_pipeline_free(p);
-    if(rc) {
+    if(!got)
+      continue;
+    if(index_batch(x, x->cache, msgs, got)) {
       /* Redis is away: read these events again once it answers. */
       dub_kafka_reader_rewind(x->reader, x->committed);
       struct timespec ts = {0, 500 * 1000000L};
       nanosleep(&ts, NULL);
       continue;
     }
-    memcpy(x->committed, pending, (size_t)n * sizeof *pending);
-    if(got && dub_time_mono_ms() - x->checkpoint_at > CHECKPOINT_MS)
+    if(dub_time_mono_ms() - x->checkpoint_at > CHECKPOINT_MS)
       checkpoint(x);
   }
   return false;
@@ -293,8 +270,6 @@ static bool follow(struct intake_index *x, int64_t *pending)
 static void *run(void *arg)
 {
   struct intake_index *x = arg;
-  int32_t n = dub_kafka_reader_partitions(x->reader);
-  int64_t *pending = dub_xcalloc((size_t)n, sizeof *pending);
   x->from_beginning = false;
   while(!atomic_load(&x->stop)) {
     if(!catch_up(x)) {
@@ -305,7 +280,7 @@ static void *run(void *arg)
     x->from_beginning = false;
     atomic_store(&x->ready, true);
     dub_log_info("deduplication index complete");
-    if(!follow(x, pending))
+    if(!follow(x))
       break;
     atomic_store(&x->ready, false);
     dub_log_warn("deduplication index lost from redis: rebuilding from %s", CASES_TOPIC);
@@ -313,7 +288,6 @@ static void *run(void *arg)
   }
   if(atomic_load(&x->ready))
     checkpoint(x);
-  free(pending);
   return NULL;
 }
 

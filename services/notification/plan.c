@@ -455,11 +455,8 @@ static enum dub_err rebuild_batch(void *ctx, struct dub_cache *cache,
       free(text);
       free(key);
     }
-    if(!rc) {
-      rc = dub_cache_pipeline_exec(cache, p, &replies);
-      if(!rc)
-        dub_cache_replies_free(replies, count);
-    }
+    if(!rc)
+      rc = dub_cache_pipeline_exec(cache, p, NULL);
     dub_cache_pipeline_free(p);
   }
   json_decref(events);
@@ -489,12 +486,11 @@ static enum dub_err ensure_notes(struct notification *n)
   int64_t now = dub_time_mono_ms();
   if(n->notes_checked_at && now - n->notes_checked_at < MARK_CHECK_MS)
     return DUB_OK;
-  struct dub_cache_reply *r = NULL;
-  const char *argv[] = {"EXISTS", PLANNER_MARK_KEY};
-  enum dub_err rc = dub_cache_command(dub_runtime_cache(n->rt), &r, 2, argv, NULL);
-  if(!rc && r->type == DUB_CACHE_INT && r->integer == 0)
+  bool needed = false;
+  enum dub_err rc =
+      dub_rebuild_needed(dub_runtime_cache(n->rt), PLANNER_MARK_KEY, &needed);
+  if(!rc && needed)
     rc = rebuild(n);
-  dub_cache_reply_free(r);
   if(!rc)
     n->notes_checked_at = now;
   return rc ? DUB_ERR_UNAVAILABLE : DUB_OK;

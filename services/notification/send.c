@@ -1135,14 +1135,12 @@ static enum dub_err ensure_states(struct notification_sender *s)
   int64_t now = dub_time_mono_ms();
   if(atomic_load(&s->ready) && now - s->mark_checked_at < 500)
     return DUB_OK;
-  struct dub_cache_reply *r = NULL;
-  const char *argv[] = {"EXISTS", SENDER_MARK_KEY};
-  enum dub_err rc = dub_cache_command(s->cache, &r, 2, argv, NULL);
-  if(!rc && r->type == DUB_CACHE_INT && r->integer == 0) {
+  bool needed = false;
+  enum dub_err rc = dub_rebuild_needed(s->cache, SENDER_MARK_KEY, &needed);
+  if(!rc && needed) {
     atomic_store(&s->ready, false);
     rc = rebuild(s);
   }
-  dub_cache_reply_free(r);
   if(!rc) {
     s->mark_checked_at = now;
     atomic_store(&s->ready, true);
