@@ -21,18 +21,14 @@ import datetime
 import glob
 import json
 import os
-import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
+from benchstack import ROOT, redis_cli, stack_env, stack_up, teardown
+
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 
 CASES = int(os.environ.get("BENCH_CASES", "1000000"))
@@ -71,8 +67,7 @@ def at(day, hh, mm, ss=0):
 
 
 def redis(*args):
-    return subprocess.run(["redis-cli", "-p", str(REDIS), *args], capture_output=True,
-                          text=True, check=True, timeout=60).stdout.strip()
+    return redis_cli(REDIS, *args)
 
 
 def timers_loaded():
@@ -130,15 +125,7 @@ def main():
     binary = os.path.join(build, "services", "deadline", "duban-deadline")
     if not os.access(binary, os.X_OK):
         sys.exit(f"deadline.py: {binary} is missing; build first (make build)")
-    var = tempfile.mkdtemp(prefix="duban-bench-deadline.")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DUBAN_KAFKA_BROKERS", "DUBAN_REDIS_URL")}
-    env.update({"DUBAN_VAR_DIR": var, "DUBAN_KAFKA_PORT": str(KAFKA),
-                "DUBAN_KAFKA_CONTROLLER_PORT": str(CONTROLLER),
-                "DUBAN_REDIS_PORT": str(REDIS), "DUBAN_STACK_SERVICES": "",
-                "DUBAN_BUILD_DIR": build, "DUBAN_BIND": "127.0.0.1",
-                "DUBAN_CONFIG_DIR": os.path.join(ROOT, "deploy", "config"),
-                "DUBAN_PII_KEY": secrets.token_hex(32)})
+    var, env = stack_env("deadline", build, KAFKA, CONTROLLER, REDIS)
     brokers = f"127.0.0.1:{KAFKA}"
     deadline = None
     log = open(os.path.join(var, "deadline.log"), "ab")
@@ -153,8 +140,7 @@ def main():
 
     try:
         say("starting Kafka and Redis")
-        subprocess.run([STACK, "up"], env=env, cwd=ROOT, check=True, timeout=300,
-                       stdout=subprocess.DEVNULL)
+        stack_up(env)
         working = working_days()
         today = datetime.datetime.now(SHANGHAI).date()
         w2 = previous_working(today, working)
@@ -262,18 +248,7 @@ def main():
         else:
             line("fire lag", f"only {len(lags)} of {DUE} fired", "p99 <= 1 s", "not met")
     finally:
-        if deadline and deadline.poll() is None:
-            deadline.send_signal(signal.SIGTERM)
-            try:
-                deadline.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                deadline.kill()
-        subprocess.run([STACK, "down"], env=env, cwd=ROOT, timeout=120,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if os.environ.get("BENCH_KEEP_VAR"):
-            say(f"kept {var}")
-        else:
-            shutil.rmtree(var, ignore_errors=True)
+        teardown([deadline], env, var, say)
 
 
 if __name__ == "__main__":

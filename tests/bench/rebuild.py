@@ -23,18 +23,13 @@ Environment: BENCH_CASES (1,000,000), BENCH_TIMEOUT (seconds per run, 1800)."""
 import datetime
 import json
 import os
-import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-STACK = os.path.join(ROOT, "deploy", "local", "stack.sh")
+from benchstack import ROOT, redis_cli, stack_env, stack_up, teardown
+
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 
 CASES = int(os.environ.get("BENCH_CASES", "1000000"))
@@ -52,8 +47,7 @@ def say(text):
 
 
 def redis(*args):
-    return subprocess.run(["redis-cli", "-p", str(REDIS), *args], capture_output=True,
-                          text=True, check=True, timeout=60).stdout.strip()
+    return redis_cli(REDIS, *args)
 
 
 def ready(service):
@@ -140,21 +134,12 @@ def main():
     for exe in tools + [os.path.join(build, "services", s, f"duban-{s}") for s in PORTS]:
         if not os.access(exe, os.X_OK):
             sys.exit(f"rebuild.py: {exe} is missing; build first (make build)")
-    var = tempfile.mkdtemp(prefix="duban-bench-rebuild.")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DUBAN_KAFKA_BROKERS", "DUBAN_REDIS_URL")}
-    env.update({"DUBAN_VAR_DIR": var, "DUBAN_KAFKA_PORT": str(KAFKA),
-                "DUBAN_KAFKA_CONTROLLER_PORT": str(CONTROLLER),
-                "DUBAN_REDIS_PORT": str(REDIS), "DUBAN_STACK_SERVICES": "",
-                "DUBAN_BUILD_DIR": build, "DUBAN_BIND": "127.0.0.1",
-                "DUBAN_CONFIG_DIR": os.path.join(ROOT, "deploy", "config"),
-                "DUBAN_PII_KEY": secrets.token_hex(32)})
+    var, env = stack_env("rebuild", build, KAFKA, CONTROLLER, REDIS)
     brokers = f"127.0.0.1:{KAFKA}"
     procs = {}
     try:
         say("starting Kafka and Redis")
-        subprocess.run([STACK, "up"], env=env, cwd=ROOT, check=True, timeout=300,
-                       stdout=subprocess.DEVNULL)
+        stack_up(env)
         cases_path = os.path.join(var, "cases.txt")
         notes_path = os.path.join(var, "notifications.txt")
         say(f"writing {CASES} cases ({2 * CASES} records) and {CASES} jobs")
@@ -244,20 +229,7 @@ def main():
                 line(f"{svc}: CPU per record read", f"{cpu[svc] / n * 1e6:.1f} us",
                      "(user+sys, all it read)")
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        subprocess.run([STACK, "down"], env=env, cwd=ROOT, timeout=120,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if os.environ.get("BENCH_KEEP_VAR"):
-            say(f"kept {var}")
-        else:
-            shutil.rmtree(var, ignore_errors=True)
+        teardown(procs.values(), env, var, say)
 
 
 if __name__ == "__main__":
