@@ -13,7 +13,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       librdkafka-dev libmicrohttpd-dev libhiredis-dev libjansson-dev \
-      libcurl4-openssl-dev libssl-dev libcmocka-dev libpcre2-dev \
+      libcurl4-openssl-dev libssl-dev libcmocka-dev libpcre2-dev libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -29,6 +29,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       librdkafka1 libmicrohttpd12 libhiredis0.14 libjansson4 libssl3 libpcre2-8-0 libcurl4 \
+      libjemalloc2 \
       curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \

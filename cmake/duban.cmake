@@ -10,12 +10,16 @@ function(dub_library name)
 endfunction()
 
 # dub_service(<name> SOURCES <files...> DEPS <targets...>)
-# Builds the executable duban-<name> with the service's own directory on the include path.
+# Builds the executable duban-<name> with the service's own directory on the include path,
+# linked against jemalloc unless DUBAN_JEMALLOC is off.
 function(dub_service name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(duban-${name} ${A_SOURCES})
   target_include_directories(duban-${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(duban-${name} PRIVATE ${A_DEPS})
+  if(DUBAN_JEMALLOC)
+    target_link_libraries(duban-${name} PRIVATE PkgConfig::JEMALLOC)
+  endif()
 endfunction()
 
 # dub_unit_test(<name> SOURCES <files...> DEPS <targets...>)

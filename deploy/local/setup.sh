@@ -10,7 +10,7 @@ PACKAGES=(
 	# C toolchain and the libraries the services link against
 	build-essential cmake ninja-build pkg-config
 	librdkafka-dev libmicrohttpd-dev libhiredis-dev libjansson-dev
-	libcurl4-openssl-dev libssl-dev libcmocka-dev libpcre2-dev
+	libcurl4-openssl-dev libssl-dev libcmocka-dev libpcre2-dev libjemalloc-dev
 	# local stack
 	redis-server redis-tools kcat openjdk-17-jre-headless maven curl ca-certificates
 	# notification system tests: a real SMS gateway (bearerbox, smsbox, fakesmsc)

@@ -395,19 +395,37 @@ void dub_cache_pipeline_reset(struct dub_cache_pipeline *pipeline)
   pipeline->count = 0;
 }
 
+/* Appends "<lead><n>\r\n" to 'buf'. */
+static void append_count(struct dub_buf *buf, char lead, size_t n)
+{
+  char text[24], *p = text + sizeof text;
+  *--p = '\n';
+  *--p = '\r';
+  do
+    *--p = (char)('0' + n % 10);
+  while(n /= 10);
+  *--p = lead;
+  dub_buf_append(buf, p, (size_t)(text + sizeof text - p));
+}
+
+/* RESP written straight into the pipeline's buffer: an array of bulk strings, as
+ * redisFormatCommandArgv() writes it, without its allocation and copy per command (the
+ * rebuild of a filled topic adds a dozen commands per event). */
 void dub_cache_pipeline_add(struct dub_cache_pipeline *pipeline, int argc,
                             const char *const *argv, const size_t *argvlen)
 {
-  char *cmd = NULL;
-  int len =
-      argc > 0 ? redisFormatCommandArgv(&cmd, argc, (const char **)argv, argvlen) : -1;
-  if(len <= 0 || !cmd) {
-    dub_log_fatal("redis: cannot format a pipelined command");
+  if(argc <= 0) {
+    dub_log_fatal("redis: a pipelined command needs a name");
     abort();
   }
-  dub_buf_append(&pipeline->cmds, cmd, (size_t)len);
+  append_count(&pipeline->cmds, '*', (size_t)argc);
+  for(int i = 0; i < argc; i++) {
+    size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
+    append_count(&pipeline->cmds, '$', len);
+    dub_buf_append(&pipeline->cmds, argv[i], len);
+    dub_buf_append(&pipeline->cmds, "\r\n", 2);
+  }
   pipeline->count++;
-  redisFreeCommand(cmd);
 }
 
 enum dub_err dub_cache_pipeline_addf(struct dub_cache_pipeline *pipeline, const char *fmt,
@@ -424,6 +442,13 @@ enum dub_err dub_cache_pipeline_addf(struct dub_cache_pipeline *pipeline, const 
   pipeline->count++;
   redisFreeCommand(cmd);
   return DUB_OK;
+}
+
+void dub_cache_pipeline_append(struct dub_cache_pipeline *dst,
+                               const struct dub_cache_pipeline *src)
+{
+  dub_buf_append(&dst->cmds, src->cmds.data, src->cmds.len);
+  dst->count += src->count;
 }
 
 size_t dub_cache_pipeline_count(const struct dub_cache_pipeline *pipeline)

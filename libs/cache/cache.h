@@ -134,6 +134,9 @@ void dub_cache_pipeline_add(struct dub_cache_pipeline *pipeline, int argc,
  * format is bad (nothing appended). */
 enum dub_err dub_cache_pipeline_addf(struct dub_cache_pipeline *pipeline, const char *fmt,
                                      ...);
+/* Appends every command of 'src' (left as it is) to 'dst'. */
+void dub_cache_pipeline_append(struct dub_cache_pipeline *dst,
+                               const struct dub_cache_pipeline *src);
 /* Number of commands appended. */
 size_t dub_cache_pipeline_count(const struct dub_cache_pipeline *pipeline);
 

@@ -82,6 +82,18 @@ char *dub_json_dump(const json_t *value)
   return text;
 }
 
+static int append_dumped(const char *text, size_t len, void *buf)
+{
+  dub_buf_append(buf, text, len);
+  return 0;
+}
+
+void dub_json_dump_buf(const json_t *value, struct dub_buf *buf)
+{
+  if(json_dump_callback(value, append_dumped, buf, JSON_COMPACT | JSON_ENCODE_ANY))
+    abort(); /* as in dub_json_dump(): only when Jansson cannot allocate */
+}
+
 const char *dub_json_str(const json_t *obj, const char *key)
 {
   return json_string_value(json_object_get(obj, key));

@@ -21,6 +21,10 @@ enum dub_err dub_json_load_file(const char *path, json_t **out, char **why);
 /* Compact serialisation with keys in insertion order; returns a new string (free with
  * free()). Aborts only if Jansson cannot allocate. */
 char *dub_json_dump(const json_t *value);
+/* The same text appended to 'buf' (a struct dub_buf of core/alloc.h), without the
+ * string of its own that dub_json_dump() allocates and copies. */
+struct dub_buf;
+void dub_json_dump_buf(const json_t *value, struct dub_buf *buf);
 
 /* The string member 'key' of 'obj', or NULL when absent or not a string. Borrowed from
  * 'obj'. */

@@ -70,6 +70,7 @@ struct deadline {
   /* The consumer's pipeline of writes, kept from poll to poll (on_case_event.c):
    * freeing its megabytes after every poll had glibc consolidate the heap each time. */
   struct dub_cache_pipeline *writes;
+  struct deadline_writes *merged; /* and what a poll changed, merged (writes.h) */
 };
 
 /* config.c: the environment (DUBAN_DEADLINE_*). *why on failure. */

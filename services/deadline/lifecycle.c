@@ -377,6 +377,10 @@ static enum dub_err restart_accept(json_t *doc, int64_t start_ms,
 
 /* ---- transitions ------------------------------------------------------------------ */
 
+/* What an effect works on. 'doc' is a shallow copy of the case's document, its values
+ * shared with the document: an effect replaces top-level members and never changes a
+ * nested value in place (so that a refusal leaves the document as it was, without a
+ * deep copy per event). */
 struct step {
   json_t *doc;
   const json_t *data;
@@ -523,8 +527,11 @@ static enum dub_err on_cancelled(struct step *st)
 static enum dub_err on_timer(struct step *st)
 {
   json_t *list = json_object_get(st->doc, "fired");
-  if(!dub_json_array_has_str(list, st->event_id))
-    json_array_append_new(list, json_string(st->event_id));
+  if(!dub_json_array_has_str(list, st->event_id)) {
+    json_t *more = json_is_array(list) ? json_copy(list) : json_array();
+    json_array_append_new(more, json_string(st->event_id));
+    json_object_set_new(st->doc, "fired", more);
+  }
   return DUB_OK;
 }
 
@@ -590,8 +597,9 @@ enum dub_err deadline_case_apply(json_t *doc, const json_t *event, int64_t at_ms
     *why = dub_xasprintf("%s is not allowed in state %s", type, state ? state : "(none)");
     return DUB_ERR_INVALID_TRANSITION;
   }
-  /* Effects work on a copy, so that a refusal leaves the document as it was. */
-  json_t *work = json_deep_copy(doc);
+  /* Effects work on a shallow copy (struct step), so that a refusal leaves the document
+   * as it was. */
+  json_t *work = json_copy(doc);
   struct step st = {.doc = work,
                     .data = json_object_get(event, "data"),
                     .event_id = dub_json_str(event, "id"),
@@ -606,12 +614,15 @@ enum dub_err deadline_case_apply(json_t *doc, const json_t *event, int64_t at_ms
     return rc;
   }
   refresh_flags(work);
-  json_array_append_new(
-      json_object_get(work, "history"),
-      json_pack("{s:O?, s:O?, s:O?, s:O?, s:o}", "type", json_object_get(event, "type"),
-                "id", json_object_get(event, "id"), "source",
-                json_object_get(event, "source"), "time", json_object_get(event, "time"),
-                "applied_at", instant(at_ms)));
+  json_t *history = json_object_get(work, "history");
+  history = json_is_array(history) ? json_copy(history) : json_array();
+  json_object_set_new(work, "history", history);
+  json_array_append_new(history, json_pack("{s:O?, s:O?, s:O?, s:O?, s:o}", "type",
+                                           json_object_get(event, "type"), "id",
+                                           json_object_get(event, "id"), "source",
+                                           json_object_get(event, "source"), "time",
+                                           json_object_get(event, "time"), "applied_at",
+                                           instant(at_ms)));
   json_object_update(doc, work);
   json_decref(work);
   return DUB_OK;

@@ -2,6 +2,7 @@
  * what is derived from it (timers, open cases, ledger index, counts) in one pipeline. */
 #include "deadline.h"
 #include "lifecycle.h"
+#include "writes.h"
 
 #include "cache/cache.h"
 #include "core/alloc.h"
@@ -27,8 +28,23 @@ static bool published_here(const char *type)
          strcmp(type, "duban.case.deadline_changed") == 0;
 }
 
+/* Adds HINCRBY 'key' <a>/<b>[/<c>] 'by' to the poll's counters. */
+static void hincrby(struct deadline_writes *w, const char *key, const char *a,
+                    const char *b, const char *c, long long by)
+{
+  char small[256];
+  int n = c ? snprintf(small, sizeof small, "%s/%s/%s", a, b, c)
+            : snprintf(small, sizeof small, "%s/%s", a, b);
+  char *field = n >= 0 && (size_t)n < sizeof small ? small
+                : c                                ? dub_xasprintf("%s/%s/%s", a, b, c)
+                                                   : dub_xasprintf("%s/%s", a, b);
+  deadline_writes_hincrby(w, key, field, by);
+  if(field != small)
+    free(field);
+}
+
 /* Adds HINCRBY commands for the difference between two counts of one case. */
-static void count_delta(struct dub_cache_pipeline *p, const char *key,
+static void count_delta(struct deadline_writes *p, const char *key,
                         const struct deadline_counts *before,
                         const struct deadline_counts *after)
 {
@@ -41,7 +57,7 @@ static void count_delta(struct dub_cache_pipeline *p, const char *key,
       {"closed_on_time", before && before->closed_on_time, after->closed_on_time},
       {"closed_late", before && before->closed_late, after->closed_late},
   };
-  const char *dims[3][2] = {{"unit", NULL}, {"category", NULL}, {"region", NULL}};
+  const char *dims[3] = {"unit", "category", "region"};
   const char *was_v[3] = {before ? before->unit : NULL, before ? before->category : NULL,
                           before ? before->region : NULL};
   const char *is_v[3] = {after->unit, after->category, after->region};
@@ -52,53 +68,51 @@ static void count_delta(struct dub_cache_pipeline *p, const char *key,
       if(same && items[i].was == items[i].is)
         continue;
       if(items[i].was)
-        dub_cache_pipeline_addf(p, "HINCRBY %s %s/%s/%s -1", key, dims[k][0], a,
-                                items[i].name);
+        hincrby(p, key, dims[k], a, items[i].name, -1);
       if(items[i].is)
-        dub_cache_pipeline_addf(p, "HINCRBY %s %s/%s/%s 1", key, dims[k][0], b,
-                                items[i].name);
+        hincrby(p, key, dims[k], b, items[i].name, 1);
     }
   const char *s0 = before ? before->state : NULL, *s1 = after->state;
   if(!s0 || strcmp(s0, s1) != 0) {
     if(s0)
-      dub_cache_pipeline_addf(p, "HINCRBY %s state/%s -1", key, s0);
-    dub_cache_pipeline_addf(p, "HINCRBY %s state/%s 1", key, s1);
+      hincrby(p, key, "state", s0, NULL, -1);
+    hincrby(p, key, "state", s1, NULL, 1);
   }
 }
 
-/* Adds to 'p' the writes of one applied event: the document and what follows from it;
- * the document last, so that a redelivery finds it unwritten unless everything before it
- * was done. */
-static void store(struct dub_cache_pipeline *p, int32_t partition, const char *case_id,
+/* Adds to 'w' the writes of one applied event: the document and what follows from it
+ * (the document is written after the rest, so that a redelivery finds it unwritten
+ * unless everything else was done). */
+static void store(struct deadline_writes *w, int32_t partition, const char *case_id,
                   const json_t *doc, const char *old_unit,
                   const struct deadline_counts *before)
 {
   struct deadline_counts after;
   char *timers = deadline_timers_key(partition), *open = deadline_open_key(partition),
        *stats = deadline_stats_key(partition), *key = deadline_case_key(case_id);
-  char score[24];
   deadline_case_counts(doc, &after);
   int64_t next = deadline_case_next(doc);
-  if(next >= 0) {
-    snprintf(score, sizeof score, "%lld", (long long)next);
-    dub_cache_pipeline_addf(p, "ZADD %s %s %s", timers, score, case_id);
-  } else {
-    dub_cache_pipeline_addf(p, "ZREM %s %s", timers, case_id);
-  }
-  dub_cache_pipeline_addf(p, after.open ? "SADD %s %s" : "SREM %s %s", open, case_id);
+  if(next >= 0)
+    deadline_writes_zadd(w, timers, next, case_id);
+  else
+    deadline_writes_zrem(w, timers, case_id);
+  (after.open ? deadline_writes_sadd : deadline_writes_srem)(w, open, case_id);
   if(!before)
-    dub_cache_pipeline_addf(p, "ZADD duban:ledger 0 %s", case_id);
+    deadline_writes_zadd(w, "duban:ledger", 0, case_id);
   const char *unit = after.unit;
-  if(old_unit && (!unit || strcmp(old_unit, unit) != 0))
-    dub_cache_pipeline_addf(p, "ZREM duban:ledger:unit:%s %s", old_unit, case_id);
-  if(unit && (!old_unit || strcmp(old_unit, unit) != 0))
-    dub_cache_pipeline_addf(p, "ZADD duban:ledger:unit:%s 0 %s", unit, case_id);
-  count_delta(p, stats, before, &after);
-  dub_cache_pipeline_addf(p, "SADD duban:deadline:stats %s", stats);
-  char *text = dub_json_dump(doc);
-  const char *set[] = {"SET", key, text};
-  dub_cache_pipeline_add(p, 3, set, NULL);
-  free(text);
+  if(old_unit && (!unit || strcmp(old_unit, unit) != 0)) {
+    char *unit_key = dub_xasprintf("duban:ledger:unit:%s", old_unit);
+    deadline_writes_zrem(w, unit_key, case_id);
+    free(unit_key);
+  }
+  if(unit && (!old_unit || strcmp(old_unit, unit) != 0)) {
+    char *unit_key = dub_xasprintf("duban:ledger:unit:%s", unit);
+    deadline_writes_zadd(w, unit_key, 0, case_id);
+    free(unit_key);
+  }
+  count_delta(w, stats, before, &after);
+  deadline_writes_sadd(w, "duban:deadline:stats", stats);
+  deadline_writes_set_json(w, key, doc);
   free(key);
   free(stats);
   free(open);
@@ -159,8 +173,8 @@ struct poll {
   size_t *slot_of;            /* per message: its case's slot */
   struct slot *slots;
   size_t nslots;
-  char **applied;                 /* per message: the log line once it was applied */
-  struct dub_cache_pipeline *out; /* the writes of every applied event, in order */
+  char **applied;            /* per message: the log line once it was applied */
+  struct deadline_writes *w; /* the writes of every applied event, merged */
 };
 
 /* Reads the documents of every case of the poll in one round trip. */
@@ -200,7 +214,7 @@ static bool received_earlier(const json_t *doc, const char *id, int64_t offset)
 }
 
 /* Adds the slot's writes (its document as it is now) to the pipeline. */
-static void flush_slot(struct dub_cache_pipeline *out, struct slot *slot)
+static void flush_slot(struct deadline_writes *out, struct slot *slot)
 {
   store(out, slot->partition, slot->case_id, slot->doc,
         slot->had ? slot->before.c.unit : NULL, slot->had ? &slot->before.c : NULL);
@@ -242,7 +256,7 @@ static enum dub_err apply(struct poll *pl, const struct dub_kafka_msg *msg, size
                   json_object_get(ev->event, "source"), "time",
                   json_object_get(ev->event, "time"), "offset", (json_int_t)msg->offset));
     if(slot->dirty) /* an earlier event of the poll changed the old one: written first */
-      flush_slot(pl->out, slot);
+      flush_slot(pl->w, slot);
     json_decref(slot->doc);
     slot->doc = doc;
     slot->rc = DUB_OK;
@@ -329,15 +343,16 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
                     .slot_of = dub_xcalloc(n, sizeof *pl.slot_of),
                     .slots = dub_xcalloc(n, sizeof *pl.slots),
                     .applied = dub_xcalloc(n, sizeof *pl.applied),
-                    .out = d->writes ? d->writes : dub_cache_pipeline_new()};
-  d->writes = NULL;                                    /* the poll's until it ends */
+                    .w = d->merged ? d->merged : deadline_writes_new()};
+  d->merged = NULL; /* the poll's until it ends */
+  struct dub_cache_pipeline *out = d->writes ? d->writes : dub_cache_pipeline_new();
+  d->writes = NULL;
   size_t *first_of = dub_xcalloc(n, sizeof *first_of); /* per slot: its first message */
   json_t *index = json_object();                       /* case id -> slot */
   /* The poll's writes are one transaction: Redis refusing some of them (OOM once its
    * memory crosses maxmemory half-way, READONLY after a failover) must not leave a
    * document that lists an event whose timers were never written, since a redelivery
    * finds the event in the history and skips it. */
-  dub_cache_pipeline_addf(pl.out, "MULTI");
   bool any_retry = false;
   for(size_t i = 0; i < n; i++) {
     results[i] = dub_case_event_decode(&msgs[i], &pl.evs[i], &whys[i]);
@@ -368,15 +383,15 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
   }
   for(size_t k = 0; !rc && k < pl.nslots; k++)
     if(pl.slots[k].dirty)
-      flush_slot(pl.out, &pl.slots[k]);
-  if(!rc && dub_cache_pipeline_count(pl.out) > 1) {
-    struct dub_cache_reply **replies = NULL;
-    dub_cache_pipeline_addf(pl.out, "EXEC");
-    rc = dub_cache_pipeline_exec(dub_runtime_cache(d->rt), pl.out, &replies);
+      flush_slot(pl.w, &pl.slots[k]);
+  if(!rc && !deadline_writes_empty(pl.w)) {
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    dub_cache_pipeline_add(out, 1, multi, NULL);
+    deadline_writes_flush(pl.w, out);
+    dub_cache_pipeline_add(out, 1, exec, NULL);
+    rc = dub_cache_pipeline_exec(dub_runtime_cache(d->rt), out, NULL);
     if(rc)
       retry_all(n, results, whys, rc); /* written or not, each comes again */
-    else
-      dub_cache_replies_free(replies, dub_cache_pipeline_count(pl.out));
   }
   any_retry = false;
   for(size_t i = 0; i < n; i++)
@@ -403,8 +418,10 @@ void deadline_on_case_events(void *ctx, const struct dub_kafka_msg *msgs, size_t
     json_decref(pl.slots[k].doc);
   }
   json_decref(index);
-  dub_cache_pipeline_reset(pl.out);
-  d->writes = pl.out;
+  deadline_writes_clear(pl.w);
+  d->merged = pl.w;
+  dub_cache_pipeline_reset(out);
+  d->writes = out;
   free(first_of);
   free(pl.applied);
   free(pl.slots);

@@ -8,6 +8,7 @@
  * is in flight and is not published again. And a revoke waits for the scheduler's round,
  * so nothing fires for a partition after it was given up. */
 #include "deadline.h"
+#include "writes.h"
 #include "lifecycle.h"
 
 #include "cache/cache.h"
@@ -170,6 +171,8 @@ void deadline_partitions_release(struct deadline *d)
   d->inflight = NULL;
   dub_cache_pipeline_free(d->writes);
   d->writes = NULL;
+  deadline_writes_free(d->merged);
+  d->merged = NULL;
   pthread_mutex_destroy(&d->fire_lock);
   pthread_mutex_destroy(&d->lock);
 }

@@ -19,10 +19,16 @@ and prints each rebuild's rate as a ratio to kcat's read rate of the same topic 
 >= 0.2), its time to ready (target <= 60 s), and each service's CPU time per record it
 read (user + system, from /proc: a figure other work on the machine does not move). The var dir under /tmp is removed at
 the end (BENCH_KEEP_VAR=1 keeps it, with every service's log).
-Environment: BENCH_CASES (1,000,000), BENCH_TIMEOUT (seconds per run, 1800)."""
+It does so twice: the four services at once (a FLUSHALL on one host: they share its
+CPUs), then each service alone on an empty Redis (as each runs in its own container),
+where Redis's CPU time per record is printed too.
+Environment: BENCH_CASES (1,000,000), BENCH_TIMEOUT (seconds per run, 1800),
+BENCH_MODE ("together,alone"; either alone), BENCH_ALONE (the services run alone, all
+four unless a comma-separated list names some)."""
 import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -125,6 +131,114 @@ def kcat_read(brokers, topic, expect):
     return n / s
 
 
+MARKS = {"intake": ["duban:intake:index"], "assignment": ["duban:assignment:complete"],
+         "deadline": None,  # one per partition of duban.cases
+         "notes": ["duban:notify:planner"], "states": ["duban:notify:sender"]}
+SERVICE_OF = {"notes": "notification", "states": "notification"}
+
+
+def redis_cpu_s():
+    """User and system CPU seconds redis-server has used (INFO cpu)."""
+    info = dict(line.split(":", 1) for line in redis("INFO", "cpu").splitlines()
+                if ":" in line)
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def wake(brokers, var, partitions):
+    """The planner notices its lost notes at its next event: one per partition."""
+    keys = [f"DBWAKE{p:022d}" for p in range(4 * partitions)]
+    path = os.path.join(var, "wake.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        for key in keys:
+            f.write(key + "\t" + json.dumps({
+                "specversion": "1.0", "id": f"wake-{key}-{time.monotonic_ns()}",
+                "source": "/gov/unit-oa", "type": "duban.case.progressed",
+                "datacontenttype": "application/json", "data": {"case_id": key}}) + "\n")
+    subprocess.run(["kcat", "-P", "-b", brokers, "-t", "duban.cases", "-K", "\t",
+                    "-H", "duban-type=duban.case.progressed",
+                    "-X", "partitioner=murmur2_random", "-l", path], check=True, timeout=60)
+
+
+def rebuild(services, build, var, base, brokers, partitions):
+    """Starts 'services' on an empty Redis and waits until each rebuilt and is ready.
+    Returns (seconds until each rebuild was done and its service ready, CPU seconds of
+    each service then, Redis's CPU seconds over the run); the services are stopped."""
+    redis("FLUSHALL")
+    procs = {}
+    redis0 = redis_cpu_s()
+    t0 = time.monotonic()
+    try:
+        for svc in services:
+            log = open(os.path.join(var, f"{svc}.log"), "ab")
+            procs[svc] = subprocess.Popen(
+                [os.path.join(build, "services", svc, f"duban-{svc}")],
+                env={**base, f"DUBAN_{svc.upper()}_PORT": str(PORTS[svc])}, cwd=ROOT,
+                stdout=log, stderr=log)
+        wake(brokers, var, partitions)
+        marks = {w: keys or [f"duban:deadline:partition:{p}" for p in range(partitions)]
+                 for w, keys in MARKS.items() if SERVICE_OF.get(w, w) in services}
+        done, cpu = {}, {}
+        while len(done) < len(marks) and time.monotonic() - t0 < TIMEOUT:
+            for what, keys in marks.items():
+                svc = SERVICE_OF.get(what, what)
+                if what in done:
+                    continue
+                if procs[svc].poll() is not None:
+                    sys.exit(f"rebuild.py: {svc} exited with {procs[svc].returncode}")
+                if all(redis("EXISTS", k) == "1" for k in keys) and ready(svc):
+                    done[what] = time.monotonic() - t0
+                    if all(w in done for w in marks if SERVICE_OF.get(w, w) == svc):
+                        cpu[svc] = cpu_s(procs[svc].pid)  # all of its rebuilds done
+                    say(f"{what}: rebuilt and ready after {done[what]:.1f} s")
+            time.sleep(0.25)
+        missing = [w for w in marks if w not in done]
+        assert not missing, f"not rebuilt within {TIMEOUT} s: {missing} (done: {done})"
+        return done, cpu, redis_cpu_s() - redis0
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for svc, p in procs.items():
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                sys.exit(f"rebuild.py: {svc} did not stop within 60 s of SIGTERM")
+
+
+def report(title, done, cpu, redis_cpu, kcat_cases, kcat_notes):
+    rows = [("intake: deduplication index", "intake", 2 * CASES, kcat_cases),
+            ("assignment: case states, workloads", "assignment", 2 * CASES, kcat_cases),
+            ("deadline: case documents, timers", "deadline", 2 * CASES, kcat_cases),
+            ("notification: case notes", "notes", 2 * CASES, kcat_cases),
+            ("notification: message states", "states", CASES, kcat_notes)]
+    print(f"\n{title}")
+    print(f"{'figure':44} {'value':>16}   {'target / baseline':24} verdict")
+
+    def line(name, value, target, verdict=""):
+        print(f"{name:44} {value:>16}   {target:24} {verdict}")
+    line("kcat reads duban.cases", f"{kcat_cases:,.0f} rec/s", "(baseline)")
+    line("kcat reads duban.notifications", f"{kcat_notes:,.0f} rec/s", "(baseline)")
+    for name, what, records, baseline in rows:
+        if what not in done:
+            continue
+        rate = records / done[what]
+        ratio = rate / baseline
+        line(f"{name}: rate", f"{rate:,.0f} rec/s",
+             f"ratio {ratio:.3f} (>= 0.2)", "ok" if ratio >= 0.2 else "MISSED")
+        line(f"{name}: ready after", f"{done[what]:.1f} s", "<= 60 s",
+             "ok" if done[what] <= 60 else "MISSED")
+        if what != "notes":  # notification's CPU is counted once, with its states
+            svc = SERVICE_OF.get(what, what)
+            n = records + (2 * CASES if what == "states" else 0)
+            line(f"{svc}: CPU per record read", f"{cpu[svc] / n * 1e6:.1f} us",
+                 "(user+sys, all it read)")
+    if len(done) <= 2:  # one service: Redis worked for it alone
+        svc = SERVICE_OF.get(next(iter(done)), next(iter(done)))
+        n = 2 * CASES + (CASES if svc == "notification" else 0)
+        line(f"redis-server: CPU per record {svc} read", f"{redis_cpu / n * 1e6:.1f} us",
+             "(user+sys, INFO cpu)")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: rebuild.py BUILD_DIR")
@@ -134,9 +248,9 @@ def main():
     for exe in tools + [os.path.join(build, "services", s, f"duban-{s}") for s in PORTS]:
         if not os.access(exe, os.X_OK):
             sys.exit(f"rebuild.py: {exe} is missing; build first (make build)")
+    modes = os.environ.get("BENCH_MODE", "together,alone").split(",")
     var, env = stack_env("rebuild", build, KAFKA, CONTROLLER, REDIS)
     brokers = f"127.0.0.1:{KAFKA}"
-    procs = {}
     try:
         say("starting Kafka and Redis")
         stack_up(env)
@@ -151,85 +265,31 @@ def main():
         kcat_notes = kcat_read(brokers, "duban.notifications", CASES)
         for group, topics in GROUPS.items():
             subprocess.run([commit, brokers, group, *topics], check=True, timeout=120)
-        redis("FLUSHALL")
         partitions = int(subprocess.run(
             ["kcat", "-L", "-b", brokers, "-t", "duban.cases"], capture_output=True,
             text=True, check=True, timeout=30).stdout.split(" with ")[1].split()[0])
-
-        say("starting the four services on an empty Redis")
         base = {**env, "DUBAN_KAFKA_BROKERS": brokers,
                 "DUBAN_REDIS_URL": f"redis://127.0.0.1:{REDIS}/0",
                 "DUBAN_SCHEMA_DIR": os.path.join(ROOT, "schemas"), "DUBAN_LOG_LEVEL": "info",
                 "DUBAN_OUTBOX_DIR": os.path.join(var, "outbox")}
-        t0 = time.monotonic()
-        for svc, port in PORTS.items():
-            log = open(os.path.join(var, f"{svc}.log"), "ab")
-            procs[svc] = subprocess.Popen(
-                [os.path.join(build, "services", svc, f"duban-{svc}")],
-                env={**base, f"DUBAN_{svc.upper()}_PORT": str(port)}, cwd=ROOT,
-                stdout=log, stderr=log)
-        # The planner notices its lost notes at its next event: one per partition.
-        wake = [f"DBWAKE{p:022d}" for p in range(4 * partitions)]
-        with open(os.path.join(var, "wake.txt"), "w", encoding="utf-8") as f:
-            for key in wake:
-                f.write(key + "\t" + json.dumps({
-                    "specversion": "1.0", "id": f"wake-{key}", "source": "/gov/unit-oa",
-                    "type": "duban.case.progressed", "datacontenttype": "application/json",
-                    "data": {"case_id": key}}) + "\n")
-        subprocess.run(["kcat", "-P", "-b", brokers, "-t", "duban.cases", "-K", "\t",
-                        "-H", "duban-type=duban.case.progressed",
-                        "-X", "partitioner=murmur2_random",
-                        "-l", os.path.join(var, "wake.txt")], check=True, timeout=60)
-        marks = {"intake": ["duban:intake:index"],
-                 "assignment": ["duban:assignment:complete"],
-                 "deadline": [f"duban:deadline:partition:{p}" for p in range(partitions)],
-                 "notes": ["duban:notify:planner"], "states": ["duban:notify:sender"]}
-        service_of = {"notes": "notification", "states": "notification"}
-        done, cpu = {}, {}
-        while len(done) < len(marks) and time.monotonic() - t0 < TIMEOUT:
-            for what, keys in marks.items():
-                svc = service_of.get(what, what)
-                if what in done:
-                    continue
-                if procs[svc].poll() is not None:
-                    sys.exit(f"rebuild.py: {svc} exited with {procs[svc].returncode}")
-                if all(redis("EXISTS", k) == "1" for k in keys) and ready(svc):
-                    done[what] = time.monotonic() - t0
-                    if all(w in done for w in marks if service_of.get(w, w) == svc):
-                        cpu[svc] = cpu_s(procs[svc].pid)  # all of its rebuilds done
-                    say(f"{what}: rebuilt and ready after {done[what]:.1f} s")
-            time.sleep(0.25)
-        missing = [w for w in marks if w not in done]
-        assert not missing, f"not rebuilt within {TIMEOUT} s: {missing}"
-
-        rows = [("intake: deduplication index", "intake", 2 * CASES, kcat_cases),
-                ("assignment: case states, workloads", "assignment", 2 * CASES, kcat_cases),
-                ("deadline: case documents, timers", "deadline", 2 * CASES, kcat_cases),
-                ("notification: case notes", "notes", 2 * CASES, kcat_cases),
-                ("notification: message states", "states", CASES, kcat_notes)]
-        print(f"\nrebuild benchmark: {datetime.datetime.now().isoformat(timespec='seconds')},"
-              f" {CASES} cases ({2 * CASES} records in duban.cases, {CASES} in "
-              f"duban.notifications), {os.cpu_count()} CPUs, the four services at once")
-        print(f"{'figure':44} {'value':>16}   {'target / baseline':24} verdict")
-
-        def line(name, value, target, verdict=""):
-            print(f"{name:44} {value:>16}   {target:24} {verdict}")
-        line("kcat reads duban.cases", f"{kcat_cases:,.0f} rec/s", "(baseline)")
-        line("kcat reads duban.notifications", f"{kcat_notes:,.0f} rec/s", "(baseline)")
-        for name, what, records, baseline in rows:
-            rate = records / done[what]
-            ratio = rate / baseline
-            line(f"{name}: rate", f"{rate:,.0f} rec/s",
-                 f"ratio {ratio:.3f} (>= 0.2)", "ok" if ratio >= 0.2 else "MISSED")
-            line(f"{name}: ready after", f"{done[what]:.1f} s", "<= 60 s",
-                 "ok" if done[what] <= 60 else "MISSED")
-            if what != "notes":  # notification's CPU is counted once, with its states
-                svc = service_of.get(what, what)
-                n = records + (2 * CASES if what == "states" else 0)
-                line(f"{svc}: CPU per record read", f"{cpu[svc] / n * 1e6:.1f} us",
-                     "(user+sys, all it read)")
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
+        head = (f"{CASES} cases ({2 * CASES} records in duban.cases, {CASES} in "
+                f"duban.notifications), {os.cpu_count()} CPUs")
+        if "together" in modes:
+            say("the four services at once on an empty Redis (FLUSHALL)")
+            done, cpu, rcpu = rebuild(list(PORTS), build, var, base, brokers, partitions)
+            report(f"rebuild benchmark: {stamp}, {head}, the four services at once",
+                   done, cpu, rcpu, kcat_cases, kcat_notes)
+        if "alone" in modes:
+            # As in production, where each service runs in its own container: one at a
+            # time, each on an empty Redis, beside the same kcat figures.
+            for svc in os.environ.get("BENCH_ALONE", ",".join(PORTS)).split(","):
+                say(f"{svc} alone on an empty Redis (FLUSHALL)")
+                done, cpu, rcpu = rebuild([svc], build, var, base, brokers, partitions)
+                report(f"rebuild benchmark: {stamp}, {head}, {svc} alone", done, cpu, rcpu,
+                       kcat_cases, kcat_notes)
     finally:
-        teardown(procs.values(), env, var, say)
+        teardown([], env, var, say)
 
 
 if __name__ == "__main__":

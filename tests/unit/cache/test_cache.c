@@ -93,6 +93,60 @@ static void test_binary_safe(void **state)
   dub_cache_free(cache);
 }
 
+/* Pipelined commands are written as RESP by hand: Redis parses what was written, with
+ * arguments that are empty, binary, long (a length of six digits) and as many as a
+ * ZADD of a hundred members (an argument count of three digits). */
+static void test_pipeline_framing(void **state)
+{
+  struct test_redis *s = *state;
+  struct dub_cache *cache = open_cache(s->url, 1000);
+  struct dub_cache_pipeline *p = dub_cache_pipeline_new();
+  struct dub_cache_reply **replies = NULL;
+  const char value[] = {'a', '\0', '\r', '\n', '*', '3', '\r', '\n', '$', (char)0xff};
+  size_t long_len = 123456;
+  char *long_value = malloc(long_len);
+  assert_non_null(long_value);
+  for(size_t i = 0; i < long_len; i++)
+    long_value[i] = (char)('a' + i % 26);
+  const char *set_bin[] = {"SET", "frame:bin", value};
+  const size_t bin_lens[] = {3, 9, sizeof value};
+  dub_cache_pipeline_add(p, 3, set_bin, bin_lens);
+  const char *set_empty[] = {"SET", "frame:empty", ""};
+  dub_cache_pipeline_add(p, 3, set_empty, NULL);
+  const char *set_long[] = {"SET", "frame:long", long_value};
+  const size_t long_lens[] = {3, 10, long_len};
+  dub_cache_pipeline_add(p, 3, set_long, long_lens);
+  const char *zadd[2 + 2 * 100];
+  char members[100][8];
+  zadd[0] = "ZADD";
+  zadd[1] = "frame:z";
+  for(int i = 0; i < 100; i++) {
+    snprintf(members[i], sizeof members[i], "m%d", i);
+    zadd[2 + 2 * i] = "1";
+    zadd[3 + 2 * i] = members[i];
+  }
+  dub_cache_pipeline_add(p, 2 + 2 * 100, zadd, NULL);
+  const char *gets[][2] = {{"GET", "frame:bin"},
+                           {"GET", "frame:empty"},
+                           {"STRLEN", "frame:long"},
+                           {"ZCARD", "frame:z"}};
+  for(size_t i = 0; i < 4; i++)
+    dub_cache_pipeline_add(p, 2, gets[i], NULL);
+  assert_int_equal(dub_cache_pipeline_count(p), 8);
+  assert_int_equal(dub_cache_pipeline_exec(cache, p, &replies), DUB_OK);
+  assert_int_equal(replies[4]->type, DUB_CACHE_STRING);
+  assert_int_equal(replies[4]->len, sizeof value);
+  assert_memory_equal(replies[4]->str, value, sizeof value);
+  assert_int_equal(replies[5]->type, DUB_CACHE_STRING);
+  assert_int_equal(replies[5]->len, 0);
+  assert_int_equal(replies[6]->integer, (long long)long_len);
+  assert_int_equal(replies[7]->integer, 100);
+  dub_cache_replies_free(replies, 8);
+  free(long_value);
+  dub_cache_pipeline_free(p);
+  dub_cache_free(cache);
+}
+
 static void test_pipeline(void **state)
 {
   struct test_redis *s = *state;
@@ -491,6 +545,7 @@ int main(void)
       cmocka_unit_test(test_set_get),
       cmocka_unit_test(test_binary_safe),
       cmocka_unit_test(test_pipeline),
+      cmocka_unit_test(test_pipeline_framing),
       cmocka_unit_test(test_refusals_are_retriable),
       cmocka_unit_test(test_reply_types),
       cmocka_unit_test(test_unix_auth_select),

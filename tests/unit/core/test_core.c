@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -218,6 +219,39 @@ static void test_time_rfc3339(void **state)
   assert_string_equal(out, "2026-09-29T10:00:00-03:30");
   dub_time_format(ms, DUB_SHANGHAI_OFFSET_MIN, out);
   assert_string_equal(out, "2026-09-29T21:30:00+08:00");
+}
+
+/* dub_time_format against libc's gmtime_r and strftime: moments from 1900 to 2100,
+ * with and without milliseconds, in UTC and at offsets from -12:00 to +14:00. */
+static void test_time_format_matches_libc(void **state)
+{
+  (void)state;
+  uint64_t x = 42;
+  for(int i = 0; i < 200000; i++) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    int64_t ms = (int64_t)((x >> 11) % 6311433600000ULL) - 2208988800000LL;
+    if(i % 3 == 0)
+      ms -= ms % 1000; /* whole seconds: no fraction */
+    int offset = i % 5 == 0 ? 0 : (int)((x >> 3) % 105) * 15 - 720;
+    char got[DUB_TIME_LEN], want[DUB_TIME_LEN + 16];
+    dub_time_format(ms, offset, got);
+    int64_t local = ms + (int64_t)offset * 60000;
+    int64_t secs = local >= 0 ? local / 1000 : -((-local + 999) / 1000);
+    int millis = (int)(local - secs * 1000);
+    time_t t = (time_t)secs;
+    struct tm tm;
+    assert_non_null(gmtime_r(&t, &tm));
+    size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+    if(millis)
+      n += (size_t)snprintf(want + n, sizeof want - n, ".%03d", millis);
+    if(offset)
+      snprintf(want + n, sizeof want - n, "%c%02d:%02d", offset < 0 ? '-' : '+',
+               abs(offset) / 60, abs(offset) % 60);
+    else
+      snprintf(want + n, sizeof want - n, "Z");
+    if(strcmp(got, want) != 0)
+      fail_msg("%lld at %d: %s, libc says %s", (long long)ms, offset, got, want);
+  }
 }
 
 static void test_dates(void **state)
@@ -451,6 +485,7 @@ int main(void)
       cmocka_unit_test(test_env_errors),
       cmocka_unit_test(test_parse_long),
       cmocka_unit_test(test_time_rfc3339),
+      cmocka_unit_test(test_time_format_matches_libc),
       cmocka_unit_test(test_dates),
       cmocka_unit_test(test_log_lines),
       cmocka_unit_test(test_log_long_and_invalid),

@@ -214,8 +214,14 @@ static void test_every_transition(void **state_)
     for(size_t s = 0; s < NSTATES; s++) {
       json_t *doc = in_state(f, states[s]);
       json_t *before = json_deep_copy(doc);
+      /* Effects work on a shallow copy: whether allowed or refused, no value nested in
+       * the document is changed in place (a copy of its top level still equals it). */
+      json_t *top = json_copy(doc);
       enum dub_err rc =
           apply_at(f, doc, matrix[m].type, data_for(matrix[m].type), at(T_EARLY) + 60000);
+      if(!json_equal(top, before))
+        fail_msg("%s in %s changed a nested value in place", matrix[m].type, states[s]);
+      json_decref(top);
       if(matrix[m].allowed[s]) {
         if(rc)
           fail_msg("%s in %s was refused", matrix[m].type, states[s]);
@@ -304,7 +310,11 @@ static size_t fire_all(struct fixture *f, json_t *doc, int64_t now,
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id",
                            out[i].id, "source", "/duban/deadline", "type", out[i].type,
                            "data", deadline_case_timer_data(doc, &out[i]));
+    json_t *top = json_copy(doc), *before = json_deep_copy(doc);
     assert_int_equal(deadline_case_apply(doc, ev, now, f->cal, &why), DUB_OK);
+    assert_true(json_equal(top, before)); /* nothing nested changed in place */
+    json_decref(before);
+    json_decref(top);
     json_decref(ev);
   }
   return n;
