@@ -24,7 +24,8 @@ CPUs), then each service alone on an empty Redis (as each runs in its own contai
 where Redis's CPU time per record is printed too.
 Environment: BENCH_CASES (1,000,000), BENCH_TIMEOUT (seconds per run, 1800),
 BENCH_MODE ("together,alone"; either alone), BENCH_ALONE (the services run alone, all
-four unless a comma-separated list names some)."""
+four unless a comma-separated list names some), BENCH_REPLICAS (instances of each
+service in the runs alone: 1; 2 or more show what adding replicas does)."""
 import datetime
 import json
 import os
@@ -56,9 +57,9 @@ def redis(*args):
     return redis_cli(REDIS, *args)
 
 
-def ready(service):
+def ready(port):
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[service]}/readyz",
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz",
                                     timeout=2) as r:
             return r.status == 200
     except OSError:
@@ -159,21 +160,24 @@ def wake(brokers, var, partitions):
                     "-X", "partitioner=murmur2_random", "-l", path], check=True, timeout=60)
 
 
-def rebuild(services, build, var, base, brokers, partitions):
-    """Starts 'services' on an empty Redis and waits until each rebuilt and is ready.
-    Returns (seconds until each rebuild was done and its service ready, CPU seconds of
-    each service then, Redis's CPU seconds over the run); the services are stopped."""
+def rebuild(services, build, var, base, brokers, partitions, replicas=1):
+    """Starts 'replicas' instances of each of 'services' (ports PORTS[svc] + 100 * k) on
+    an empty Redis and waits until each rebuilt and every instance is ready. Returns
+    (seconds until each rebuild was done and its service ready, CPU seconds of each
+    service's instances then, Redis's CPU seconds over the run); they are stopped."""
     redis("FLUSHALL")
     procs = {}
     redis0 = redis_cpu_s()
     t0 = time.monotonic()
     try:
         for svc in services:
-            log = open(os.path.join(var, f"{svc}.log"), "ab")
-            procs[svc] = subprocess.Popen(
-                [os.path.join(build, "services", svc, f"duban-{svc}")],
-                env={**base, f"DUBAN_{svc.upper()}_PORT": str(PORTS[svc])}, cwd=ROOT,
-                stdout=log, stderr=log)
+            for k in range(replicas):
+                log = open(os.path.join(var, f"{svc}-{k}.log"), "ab")
+                port = PORTS[svc] + 100 * k
+                procs.setdefault(svc, []).append((port, subprocess.Popen(
+                    [os.path.join(build, "services", svc, f"duban-{svc}")],
+                    env={**base, f"DUBAN_{svc.upper()}_PORT": str(port)}, cwd=ROOT,
+                    stdout=log, stderr=log)))
         wake(brokers, var, partitions)
         marks = {w: keys or [f"duban:deadline:partition:{p}" for p in range(partitions)]
                  for w, keys in MARKS.items() if SERVICE_OF.get(w, w) in services}
@@ -183,26 +187,31 @@ def rebuild(services, build, var, base, brokers, partitions):
                 svc = SERVICE_OF.get(what, what)
                 if what in done:
                     continue
-                if procs[svc].poll() is not None:
-                    sys.exit(f"rebuild.py: {svc} exited with {procs[svc].returncode}")
-                if all(redis("EXISTS", k) == "1" for k in keys) and ready(svc):
+                for _, p in procs[svc]:
+                    if p.poll() is not None:
+                        sys.exit(f"rebuild.py: {svc} exited with {p.returncode}")
+                if all(redis("EXISTS", k) == "1" for k in keys) and \
+                        all(ready(port) for port, _ in procs[svc]):
                     done[what] = time.monotonic() - t0
                     if all(w in done for w in marks if SERVICE_OF.get(w, w) == svc):
-                        cpu[svc] = cpu_s(procs[svc].pid)  # all of its rebuilds done
+                        # all of its rebuilds done
+                        cpu[svc] = sum(cpu_s(p.pid) for _, p in procs[svc])
                     say(f"{what}: rebuilt and ready after {done[what]:.1f} s")
             time.sleep(0.25)
         missing = [w for w in marks if w not in done]
         assert not missing, f"not rebuilt within {TIMEOUT} s: {missing} (done: {done})"
         return done, cpu, redis_cpu_s() - redis0
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for svc, p in procs.items():
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                sys.exit(f"rebuild.py: {svc} did not stop within 60 s of SIGTERM")
+        for instances in procs.values():
+            for _, p in instances:
+                p.send_signal(signal.SIGTERM)
+        for svc, instances in procs.items():
+            for _, p in instances:
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    sys.exit(f"rebuild.py: {svc} did not stop within 60 s of SIGTERM")
 
 
 def report(title, done, cpu, redis_cpu, kcat_cases, kcat_notes):
@@ -283,11 +292,14 @@ def main():
         if "alone" in modes:
             # As in production, where each service runs in its own container: one at a
             # time, each on an empty Redis, beside the same kcat figures.
+            replicas = int(os.environ.get("BENCH_REPLICAS", "1"))
+            alone = f"{replicas} instances" if replicas > 1 else "alone"
             for svc in os.environ.get("BENCH_ALONE", ",".join(PORTS)).split(","):
-                say(f"{svc} alone on an empty Redis (FLUSHALL)")
-                done, cpu, rcpu = rebuild([svc], build, var, base, brokers, partitions)
-                report(f"rebuild benchmark: {stamp}, {head}, {svc} alone", done, cpu, rcpu,
-                       kcat_cases, kcat_notes)
+                say(f"{svc} {alone} on an empty Redis (FLUSHALL)")
+                done, cpu, rcpu = rebuild([svc], build, var, base, brokers, partitions,
+                                          replicas)
+                report(f"rebuild benchmark: {stamp}, {head}, {svc} {alone}", done, cpu,
+                       rcpu, kcat_cases, kcat_notes)
     finally:
         teardown([], env, var, say)
 

@@ -23,12 +23,22 @@ one; every later call then sees the text unchanged and keeps the old offset (wit
 threads calling clock_gettime, 5 of 400 steps were not in force 30 ms after the file
 changed and 2 still a second later; writing the same offset spelt otherwise ended every
 one). So move_clock() writes the file in one rename, waits for the Date header, and spells
-the offset again until it shows, and once more after it does."""
+the offset again until it shows, and once more after it does.
+
+libfaketime cannot start a process linked against jemalloc: jemalloc reads
+CLOCK_MONOTONIC_COARSE while it initialises, from the first malloc (a library's
+constructor), before libfaketime's own constructor has run, and libfaketime's
+initialisation allocates; the recursion ends in "Cannot recover from unexpected
+recursive calls to clock_gettime()" and a hang, whatever the order of the two in
+LD_PRELOAD. The release build links jemalloc (CMakeLists.txt), so this module runs with
+the ASan+UBSan build, which uses the sanitizer's allocator (Makefile, SYSTEM_ASAN), and
+refuses at once a build that links jemalloc."""
 import collections
 import datetime
 import email.utils
 import os
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -36,7 +46,7 @@ import uuid
 import requests
 
 from assigning import problem, subject_of
-from conftest import OPS, wait_until
+from conftest import OPS, ROOT, wait_until
 from faults import own_stack_and_unit
 from test_deadline import SHANGHAI, previous_working, records, shanghai
 
@@ -102,8 +112,20 @@ def loaded(stack, port, case_id):
     return r.status_code == 200 and bool(r.json().get("accept_by"))
 
 
+def links_jemalloc(binary):
+    dynamic = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True,
+                             check=True).stdout
+    return any("NEEDED" in line and "libjemalloc" in line for line in dynamic.splitlines())
+
+
 def test_clock_stepped_back_and_forward_an_hour(stack, unit):
     assert os.path.exists(FAKETIME), "libfaketime missing: run deploy/local/setup.sh"
+    binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "deadline",
+                          "duban-deadline")
+    assert not links_jemalloc(binary), (
+        f"{binary} links jemalloc, under which libfaketime cannot start (module "
+        "docstring): run this module with a build without it (make build-asan, "
+        "DUBAN_BUILD_DIR=build-asan, or -DDUBAN_JEMALLOC=OFF)")
     since_ms = int(time.time() * 1000) - 1000
     today = datetime.datetime.now(SHANGHAI).date()
     w2 = previous_working(today)
