@@ -31,8 +31,8 @@ struct fixture {
 };
 
 static const char *const topics[] = {
-    "t.callback", "t.sync", "t.orders", "t.src",   DUB_KAFKA_DLQ_TOPIC,
-    "t.ce",       "t.ce.h", "t.fatal",  "t.batch", "t.assign"};
+    "t.callback", "t.sync",  "t.orders", "t.src", DUB_KAFKA_DLQ_TOPIC, "t.ce", "t.ce.h",
+    "t.fatal",    "t.batch", "t.assign", "t.seek"};
 
 static int group_setup(void **state)
 {
@@ -63,6 +63,33 @@ static int group_teardown(void **state)
   rd_kafka_destroy(f->mock_rk);
   free(f);
   return 0;
+}
+
+/* Seeks of t.seek fail while 'seek_failures' is above 0 (one failure each). The test
+ * binary is linked with --wrap=rd_kafka_seek_partitions (CMakeLists.txt): the mock
+ * cluster has no way to make a seek fail, and a failed seek is what review C12d is
+ * about. */
+static atomic_int seek_failures;
+static atomic_int seeks_failed;
+
+rd_kafka_error_t *__real_rd_kafka_seek_partitions(rd_kafka_t *rk,
+                                                  rd_kafka_topic_partition_list_t *parts,
+                                                  int timeout_ms);
+rd_kafka_error_t *__wrap_rd_kafka_seek_partitions(rd_kafka_t *rk,
+                                                  rd_kafka_topic_partition_list_t *parts,
+                                                  int timeout_ms);
+
+rd_kafka_error_t *__wrap_rd_kafka_seek_partitions(rd_kafka_t *rk,
+                                                  rd_kafka_topic_partition_list_t *parts,
+                                                  int timeout_ms)
+{
+  if(parts->cnt == 1 && strcmp(parts->elems[0].topic, "t.seek") == 0 &&
+     atomic_load(&seek_failures) > 0) {
+    atomic_fetch_sub(&seek_failures, 1);
+    atomic_fetch_add(&seeks_failed, 1);
+    return rd_kafka_error_new(RD_KAFKA_RESP_ERR__TIMED_OUT, "seek failure injected");
+  }
+  return __real_rd_kafka_seek_partitions(rk, parts, timeout_ms);
 }
 
 /* ---- producer -------------------------------------------------------------------- */
@@ -320,7 +347,13 @@ static void poll_until(struct dub_kafka_consumer *consumer, struct seen *s, int 
   while(s->n < count) {
     enum dub_kafka_outcome outcome;
     int before = s->n;
-    assert_true(dub_time_mono_ms() < deadline);
+    if(dub_time_mono_ms() >= deadline) {
+      char got[32 * 34] = "";
+      for(int i = 0; i < s->n; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), " %s", s->values[i]);
+      fail_msg("%d handler calls after %d ms, %d wanted; values:%s", s->n, WAIT_MS, count,
+               got);
+    }
     assert_int_equal(dub_kafka_consumer_poll(consumer, 100, &outcome), DUB_OK);
     if(s->n > before)
       s->outcomes[before] = outcome;
@@ -479,6 +512,42 @@ static void test_consume_in_order_and_resume(void **state)
   poll_until(c, &s3, 1);
   assert_string_equal(s3.values[0], "m5");
   poll_nothing(c, &s3, 300);
+  dub_kafka_consumer_free(c);
+}
+
+/* Review C12d: a message whose handler asks for a retry comes again even when the seek
+ * back to it fails. The partition waits (paused) and is sought again at each poll; the
+ * messages after it are not handled first, and their offsets are not stored past it. */
+static void test_failed_seek_holds_the_partition(void **state)
+{
+  struct fixture *f = *state;
+  char group[64];
+  snprintf(group, sizeof group, "g-seek-%d", (int)getpid());
+  produce_values(f, "t.seek", 4, "m0", "retry-once", "m2", "m3");
+
+  struct seen s = {0};
+  struct dub_kafka_consumer *c = consumer_open(f, group, "t.seek", record, &s);
+  poll_until(c, &s, 1);
+  atomic_store(&seeks_failed, 0);
+  atomic_store(&seek_failures, 3);
+  poll_until(c, &s, 5);
+  assert_int_equal(atomic_load(&seeks_failed), 3); /* the failures did happen */
+  assert_string_equal(s.values[0], "m0");
+  assert_string_equal(s.values[1], "retry-once");
+  assert_int_equal(s.outcomes[1], DUB_KAFKA_RETRY);
+  assert_string_equal(s.values[2], "retry-once"); /* came again, not skipped */
+  assert_int_equal(s.outcomes[2], DUB_KAFKA_DONE);
+  assert_string_equal(s.values[3], "m2");
+  assert_string_equal(s.values[4], "m3");
+  poll_nothing(c, &s, 300);
+  dub_kafka_consumer_free(c);
+
+  /* What was stored is what was done: a new member of the group reads nothing again. */
+  struct seen s2 = {0};
+  c = consumer_open(f, group, "t.seek", record, &s2);
+  produce_values(f, "t.seek", 1, "m4");
+  poll_until(c, &s2, 1);
+  assert_string_equal(s2.values[0], "m4");
   dub_kafka_consumer_free(c);
 }
 
@@ -889,6 +958,7 @@ int main(void)
       cmocka_unit_test(test_producer_fatal),
       cmocka_unit_test(test_consume_in_order_and_resume),
       cmocka_unit_test(test_on_assign_tells_offsets_and_may_rewind),
+      cmocka_unit_test(test_failed_seek_holds_the_partition),
       cmocka_unit_test(test_dead_letter),
       cmocka_unit_test(test_cloudevents_roundtrip),
       cmocka_unit_test(test_cloudevent_headers),
