@@ -24,9 +24,7 @@ TSAN_ENV_UNIT := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_SU
 TSAN_ENV_SYSTEM := TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 $(TSAN_SUPP)"
 
 # What each build's system pass runs (README, "Tests": the time budget). The normal
-# build runs every module but test_faults_clock.py: libfaketime cannot start a process
-# linked against jemalloc (the module's docstring), so the ASan+UBSan build, which has
-# the sanitizer's allocator, runs it. That build runs the modules whose services free
+# build runs every module. The ASan+UBSan build runs the modules whose services free
 # and hand over memory across threads and callbacks (intake's HTTP, claimer and
 # recorder threads; deadline's firing rounds and their delivery callbacks;
 # notification's planner and sender; kill -9 and restart), the TSan build the
@@ -36,7 +34,7 @@ TSAN_ENV_SYSTEM := TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 $(TSAN_
 # SYSTEM_ASAN=tests/system SYSTEM_TSAN=tests/system runs all.
 SYSTEM_ASAN ?= $(addprefix tests/system/,test_intake.py test_intake_crash.py \
 	test_deadline.py test_notification.py test_foundation.py test_records.py \
-	test_shutdown.py test_faults_kafka.py test_faults_clock.py)
+	test_shutdown.py test_faults_kafka.py)
 SYSTEM_TSAN ?= $(addprefix tests/system/,test_intake.py test_assignment.py \
 	test_notification.py test_readiness.py test_shutdown.py)
 # The normal and ASan passes run in two lanes at once (tests/system/lanes.sh): the
@@ -46,7 +44,6 @@ SYSTEM_TSAN ?= $(addprefix tests/system/,test_intake.py test_assignment.py \
 # not on the CPU, so the two lanes together take little longer than the longer one.
 SYSTEM_OWN := $(addprefix tests/system/,test_faults_clock.py test_faults_kafka.py \
 	test_faults_rebalance.py test_faults_redis.py)
-SYSTEM_CLOCK := tests/system/test_faults_clock.py
 SYSTEM_SHARED := $(filter-out $(SYSTEM_OWN),$(sort $(wildcard tests/system/test_*.py)))
 
 .PHONY: help deps lint build build-asan build-tsan unit contract deploy-check system test \
@@ -117,7 +114,7 @@ deploy-check: deps
 # The system tests start their own Kafka, Redis and services, once with each build.
 system: build build-asan build-tsan
 	PYTHON=$(PYTHON) tests/system/lanes.sh $(BUILD) $(BUILD)/system-own.log \
-		$(SYSTEM_SHARED) -- $(filter-out $(SYSTEM_CLOCK),$(SYSTEM_OWN))
+		$(SYSTEM_SHARED) -- $(SYSTEM_OWN)
 	$(ASAN_ENV) PYTHON=$(PYTHON) tests/system/lanes.sh $(BUILD_ASAN) \
 		$(BUILD_ASAN)/system-own.log $(filter-out $(SYSTEM_OWN),$(SYSTEM_ASAN)) -- \
 		$(filter $(SYSTEM_OWN),$(SYSTEM_ASAN))

@@ -30,9 +30,10 @@ CLOCK_MONOTONIC_COARSE while it initialises, from the first malloc (a library's
 constructor), before libfaketime's own constructor has run, and libfaketime's
 initialisation allocates; the recursion ends in "Cannot recover from unexpected
 recursive calls to clock_gettime()" and a hang, whatever the order of the two in
-LD_PRELOAD. The release build links jemalloc (CMakeLists.txt), so this module runs with
-the ASan+UBSan build, which uses the sanitizer's allocator (Makefile, SYSTEM_ASAN), and
-refuses at once a build that links jemalloc."""
+LD_PRELOAD. The release build links jemalloc (CMakeLists.txt) and also builds
+duban-deadline-libc, the same program on glibc's malloc (cmake/duban.cmake, LIBC_TWIN),
+which this module runs when it is there (the sanitizer builds have no jemalloc and no
+twin); it refuses at once a program that links jemalloc."""
 import collections
 import datetime
 import email.utils
@@ -46,7 +47,7 @@ import uuid
 import requests
 
 from assigning import problem, subject_of
-from conftest import OPS, ROOT, wait_until
+from conftest import OPS, wait_until
 from faults import own_stack_and_unit
 from test_deadline import SHANGHAI, previous_working, records, shanghai
 
@@ -120,12 +121,12 @@ def links_jemalloc(binary):
 
 def test_clock_stepped_back_and_forward_an_hour(stack, unit):
     assert os.path.exists(FAKETIME), "libfaketime missing: run deploy/local/setup.sh"
-    binary = os.path.join(ROOT, stack.env["DUBAN_BUILD_DIR"], "services", "deadline",
-                          "duban-deadline")
-    assert not links_jemalloc(binary), (
-        f"{binary} links jemalloc, under which libfaketime cannot start (module "
-        "docstring): run this module with a build without it (make build-asan, "
-        "DUBAN_BUILD_DIR=build-asan, or -DDUBAN_JEMALLOC=OFF)")
+    program = "duban-deadline-libc"
+    if not os.path.exists(stack.binary("deadline", program)):
+        program = "duban-deadline"
+    assert not links_jemalloc(stack.binary("deadline", program)), (
+        f"{stack.binary('deadline', program)} links jemalloc, under which libfaketime "
+        "cannot start (module docstring), and there is no duban-deadline-libc beside it")
     since_ms = int(time.time() * 1000) - 1000
     today = datetime.datetime.now(SHANGHAI).date()
     w2 = previous_working(today)
@@ -140,7 +141,7 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
 
     stack.kill("deadline", signal.SIGTERM)
     port = stack.ports["scale-first"]
-    proc = stack.spawn("deadline", "deadline-clock", port,
+    proc = stack.spawn("deadline", "deadline-clock", port, program=program,
                        DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms),
                        LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=clock.name,
                        FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",

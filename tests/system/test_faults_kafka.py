@@ -6,18 +6,29 @@ The faults are real ones on the real broker: the JVM frozen with SIGSTOP for 15 
 then continued, and the broker killed with SIGKILL and started again on its data. Under
 the ASan build the stack's teardown also fails the module on any sanitizer report (a
 delivery callback that outlived what it writes to, review C1). The module runs on a
-stack of its own, since it takes the broker away from everyone using it."""
+stack of its own, since it takes the broker away from everyone using it.
+
+It also makes the broker refuse what assignment writes (review C12f): a write that
+will never pass goes to the DLQ, and the cases behind it are assigned. That test fails
+on assignment retrying every produce error (checked by reverting its classification:
+no dead letter came in 90 s)."""
+import base64
+import json
 import os
 import signal
 import subprocess
+import uuid
 
 import pytest
 
-from faults import nothing_lost, own_stack_and_unit
+from assigning import subject_of
+from conftest import ROOT, partition_of, wait_until
+from faults import case_event, nothing_lost, own_stack_and_unit
 
 PREFIX = "KF"
 FAULT_S = 15
 KAFKA_SH = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "local", "kafka.sh")
+KAFKA_LIB = os.path.join(ROOT, "deploy", "kafka", "lib")
 
 
 # The module's own stack, and its own unit on it.
@@ -53,3 +64,66 @@ def killed_fault(stack):
                          ids=["frozen", "killed"])
 def test_nothing_accepted_is_lost_while_the_broker_is_away(stack, unit, make_fault):
     nothing_lost(stack, unit, make_fault, "kafka", FAULT_S)
+
+
+def topic_config(stack, topic, *change):
+    """Alters a topic's configuration with Kafka's own ConfigCommand (the class behind
+    kafka-configs.sh), e.g. "--add-config", "max.message.bytes=100"."""
+    out = subprocess.run(
+        ["java", "-cp", os.path.join(KAFKA_LIB, "*"), "kafka.admin.ConfigCommand",
+         "--bootstrap-server", f"127.0.0.1:{stack.ports['kafka']}", "--entity-type",
+         "topics", "--entity-name", topic, "--alter", *change],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def dead_letters(stack, marker):
+    """The DLQ records whose original value holds 'marker'."""
+    found = []
+    for line in stack.topic("duban.dlq").splitlines():
+        value = line.split(b"\t", 2)[-1]
+        try:
+            d = json.loads(value)
+            original = base64.b64decode(d["original"]["value_b64"] or "")
+        except (ValueError, KeyError, TypeError):
+            continue
+        if marker.encode() in original:
+            found.append(d)
+    return found
+
+
+def test_a_write_the_broker_refuses_is_dead_lettered_and_blocks_nothing(stack, unit):
+    """duban.cases made to refuse records over 100 bytes while assignment is away, and
+    one case waiting for it. Its assignment can never be written: assignment
+    dead-letters the case's received event as too_large instead of retrying it for
+    ever, and once the topic takes records again a later case on the same partition is
+    assigned."""
+    tag = uuid.uuid4().hex[:8]
+    subject = subject_of(unit.unit[2:])
+    partitions = stack.partitions("duban.cases")
+    stack.kill("assignment", signal.SIGTERM)
+    r = stack.post_event(case_event(f"poison-{tag}", subject))
+    assert r.status_code == 202, r.text
+    stuck = r.json()["case_id"]
+    topic_config(stack, "duban.cases", "--add-config", "max.message.bytes=100")
+    try:
+        stack.start_missing()
+        d = wait_until(lambda: [x for x in dead_letters(stack, stuck)
+                                if x["reason"] == "too_large"], 90,
+                       f"a too_large dead letter for case {stuck}", step=0.5,
+                       show=lambda: dead_letters(stack, stuck))[0]
+        assert d["origin"]["topic"] == "duban.cases", d
+    finally:
+        topic_config(stack, "duban.cases", "--delete-config", "max.message.bytes")
+    # Cases until one lands on the refused record's partition (keyed by case id).
+    behind = None
+    for i in range(20 * partitions):
+        r = stack.post_event(case_event(f"next-{tag}-{i}", subject))
+        assert r.status_code == 202, r.text
+        if partition_of(r.json()["case_id"], partitions) == partition_of(stuck, partitions):
+            behind = r.json()["case_id"]
+            break
+    assert behind, f"no case on partition {partition_of(stuck, partitions)} in {i + 1}"
+    stack.wait_for("assignment", f"/v1/assignments/{behind}",
+                   lambda r: r.status_code == 200 and r.json().get("officer") in
+                   unit.officers, timeout=60)
