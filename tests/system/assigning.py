@@ -1,6 +1,7 @@
 """Helpers of the system tests: a unit of a test module's own added to the stack's
 configuration, case actions posted by a unit's OA system, reading duban.cases and
 duban.dlq, and the workload recounted from duban.cases."""
+import base64
 import collections
 import json
 import os
@@ -146,6 +147,20 @@ def records(stack, topic):
             key, headers, value = line.split(b"\t", 2)
             out.append((key.decode(), headers.decode(), value))
     return out
+
+
+def dead_letters(stack, marker):
+    """The records of duban.dlq whose original value holds 'marker', decoded."""
+    found = []
+    for _, _, value in records(stack, "duban.dlq"):
+        try:
+            d = json.loads(value)
+            original = base64.b64decode(d["original"]["value_b64"] or "")
+        except (ValueError, KeyError, TypeError):
+            continue
+        if marker.encode() in original:
+            found.append(d)
+    return found
 
 
 def case_events(stack):

@@ -2,16 +2,14 @@
 returns, closing, the workload endpoint and metrics, dead letters that never block a
 partition, a redelivery of everything that changes nothing, the workload rebuilt after
 Redis lost it, and a configuration refused for a dangling reference."""
-import base64
 import json
 import os
 import signal
-import time
 
 import pytest
 
 from assigning import (GROUP_TOOL, OwnUnit, assigned_copies, assignment, case_events,
-                       kafka_tool, post_action, post_case, records, settled, units,
+                       dead_letters, kafka_tool, post_action, post_case, settled, units,
                        wait_log, wait_no_lag, workloads)
 from conftest import wait_until
 
@@ -172,15 +170,9 @@ def test_workload_endpoint(stack):
 def wait_dlq(stack, marker, pred=lambda d: True, timeout=30):
     """A dead letter whose original value holds 'marker' and that 'pred' accepts (the
     other consumers of duban.cases may dead-letter the same record for their reasons)."""
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        for _, _, value in records(stack, "duban.dlq"):
-            d = json.loads(value)
-            original = base64.b64decode(d["original"]["value_b64"] or "")
-            if marker.encode() in original and pred(d):
-                return d
-        time.sleep(0.3)
-    raise AssertionError(f"no dead letter for {marker}")
+    return wait_until(lambda: [d for d in dead_letters(stack, marker) if pred(d)],
+                      timeout, f"a dead letter for {marker}", step=0.3,
+                      show=lambda: dead_letters(stack, marker))[0]
 
 
 def test_bad_input_is_dead_lettered_and_never_blocks(stack):

@@ -12,8 +12,6 @@ It also makes the broker refuse what assignment writes (review C12f): a write th
 will never pass goes to the DLQ, and the cases behind it are assigned. That test fails
 on assignment retrying every produce error (checked by reverting its classification:
 no dead letter came in 90 s)."""
-import base64
-import json
 import os
 import signal
 import subprocess
@@ -21,7 +19,7 @@ import uuid
 
 import pytest
 
-from assigning import subject_of
+from assigning import dead_letters, subject_of
 from conftest import ROOT, partition_of, wait_until
 from faults import case_event, nothing_lost, own_stack_and_unit
 
@@ -75,21 +73,6 @@ def topic_config(stack, topic, *change):
          "topics", "--entity-name", topic, "--alter", *change],
         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-
-
-def dead_letters(stack, marker):
-    """The DLQ records whose original value holds 'marker'."""
-    found = []
-    for line in stack.topic("duban.dlq").splitlines():
-        value = line.split(b"\t", 2)[-1]
-        try:
-            d = json.loads(value)
-            original = base64.b64decode(d["original"]["value_b64"] or "")
-        except (ValueError, KeyError, TypeError):
-            continue
-        if marker.encode() in original:
-            found.append(d)
-    return found
 
 
 def test_a_write_the_broker_refuses_is_dead_lettered_and_blocks_nothing(stack, unit):
