@@ -9,26 +9,16 @@ function(dub_library name)
   target_link_libraries(dub_${name} PUBLIC ${A_DEPS})
 endfunction()
 
-# dub_service(<name> [LIBC_TWIN] SOURCES <files...> DEPS <targets...>)
+# dub_service(<name> SOURCES <files...> DEPS <targets...>)
 # Builds the executable duban-<name> with the service's own directory on the include path,
-# linked against jemalloc unless DUBAN_JEMALLOC is off. With LIBC_TWIN and jemalloc on,
-# also duban-<name>-libc, the same program on glibc's malloc, for the tests that preload
-# libfaketime, which cannot start a process linked against jemalloc
-# (tests/system/test_faults_clock.py); the image copies only duban-<name>.
+# linked against jemalloc unless DUBAN_JEMALLOC is off.
 function(dub_service name)
-  cmake_parse_arguments(A "LIBC_TWIN" "" "SOURCES;DEPS" ${ARGN})
-  # The objects once, linked into both programs when there are two.
-  add_library(duban-${name}-objects OBJECT ${A_SOURCES})
-  target_include_directories(duban-${name}-objects PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(duban-${name}-objects PUBLIC ${A_DEPS})
-  add_executable(duban-${name})
-  target_link_libraries(duban-${name} PRIVATE duban-${name}-objects)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(duban-${name} ${A_SOURCES})
+  target_include_directories(duban-${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(duban-${name} PRIVATE ${A_DEPS})
   if(DUBAN_JEMALLOC)
     target_link_libraries(duban-${name} PRIVATE PkgConfig::JEMALLOC)
-    if(A_LIBC_TWIN)
-      add_executable(duban-${name}-libc)
-      target_link_libraries(duban-${name}-libc PRIVATE duban-${name}-objects)
-    endif()
   endif()
 endfunction()
 

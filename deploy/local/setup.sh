@@ -18,8 +18,6 @@ PACKAGES=(
 	# tests and benchmarks
 	json-schema-test-suite wrk hyperfine python3-aiosmtpd cppcheck shellcheck clang-format
 	python3-jsonschema python3-pytest python3-requests
-	# the wall clock stepped under deadline (tests/system/test_faults_clock.py)
-	faketime
 	# deployment checks (make deploy-check): the compose file, the proxy's
 	# configuration, YAML style, the image's binaries
 	docker-compose haproxy yamllint python3-yaml file

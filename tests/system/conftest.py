@@ -181,18 +181,16 @@ class Stack:
                             capture_output=True, text=True, timeout=READY_S + 60)
         assert up.returncode == 0, up.stdout + up.stderr
 
-    def binary(self, service, program=None):
-        """The path of a service's program (duban-<service> unless 'program') in the
-        build directory the stack runs."""
+    def build_path(self, path):
+        """A file of the build directory the stack runs (DUBAN_BUILD_DIR)."""
         build = self.env.get("DUBAN_BUILD_DIR", "build")
         return os.path.join(build if os.path.isabs(build) else os.path.join(ROOT, build),
-                            "services", service, program or f"duban-{service}")
+                            path)
 
-    def spawn(self, service, name, port, program=None, **extra_env):
+    def spawn(self, service, name, port, **extra_env):
         """Starts one more instance of a service on 'port' (same Kafka group, same
-        Redis) with its log in the var dir as <name>.log; returns the Popen. 'program'
-        names another program of the service's build directory to run."""
-        binary = self.binary(service, program)
+        Redis) with its log in the var dir as <name>.log; returns the Popen."""
+        binary = self.build_path(f"services/{service}/duban-{service}")
         env = {**self.env, **extra_env,
                "DUBAN_KAFKA_BROKERS": f"127.0.0.1:{self.ports['kafka']}",
                "DUBAN_REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",

@@ -2,12 +2,13 @@
 pending (issue 12): no timer fires early, none is lost, none fires twice, and deadline
 goes on taking cases while its clock is behind.
 
-deadline runs with libfaketime preloaded, which moves CLOCK_REALTIME (and only it: the
-monotonic clock is left alone, as an NTP step leaves it) by the offset written in a
-file, read again at every call. Its clock starts LEAD_S before the accept deadline of
-the module's cases (DUBAN_DEADLINE_CLOCK_OFFSET_MS, as in test_deadline.py). Once their
-timers are loaded the clock steps back an hour: for OBSERVE_S, longer than LEAD_S, not
-one of them may fire (a wait computed from the clock before the step would). Then it
+deadline runs with tests/clockshift preloaded, which moves CLOCK_REALTIME, time() and
+gettimeofday() (and only those: the monotonic clock is left alone, as an NTP step leaves
+it) by the shift in a file mapped into the process, in force for every thread from the
+first call after the file is written. Its clock starts LEAD_S before the accept deadline
+of the module's cases (DUBAN_DEADLINE_CLOCK_OFFSET_MS, as in test_deadline.py). Once
+their timers are loaded the clock steps back an hour: for OBSERVE_S, longer than LEAD_S,
+not one of them may fire (a wait computed from the clock before the step would). Then it
 steps forward an hour, back to where it was: every one fires at once, and once.
 
 The steps are back and then forward, not forward and then back: Kafka 4 refuses
@@ -15,31 +16,17 @@ records stamped more than an hour ahead of the broker (log.message.timestamp.aft
 so a producer whose clock runs an hour fast is a fault of another kind. The module runs
 on a stack of its own, whose deadline it replaces.
 
-A step is not in force when the file changes, but when the instance shows it: its HTTP
-Date header, which libmicrohttpd takes from time(), moves by the hour. libfaketime 0.9.10
-parses the file without a lock, so two threads, one holding the old text and one the
-new, can leave the old offset in force while the text it compares against is the new
-one; every later call then sees the text unchanged and keeps the old offset (with 4
-threads calling clock_gettime, 5 of 400 steps were not in force 30 ms after the file
-changed and 2 still a second later; writing the same offset spelt otherwise ended every
-one). So move_clock() writes the file in one rename, waits for the Date header, and spells
-the offset again until it shows, and once more after it does.
-
-libfaketime cannot start a process linked against jemalloc: jemalloc reads
-CLOCK_MONOTONIC_COARSE while it initialises, from the first malloc (a library's
-constructor), before libfaketime's own constructor has run, and libfaketime's
-initialisation allocates; the recursion ends in "Cannot recover from unexpected
-recursive calls to clock_gettime()" and a hang, whatever the order of the two in
-LD_PRELOAD. The release build links jemalloc (CMakeLists.txt) and also builds
-duban-deadline-libc, the same program on glibc's malloc (cmake/duban.cmake, LIBC_TWIN),
-which this module runs when it is there (the sanitizer builds have no jemalloc and no
-twin); it refuses at once a program that links jemalloc."""
+The step is shown by the instance itself: its HTTP Date header, which libmicrohttpd takes
+from time(), moves by the hour. This module used libfaketime before, which proved unfit
+for a process of many threads (tests/clockshift/clockshift.c says why): in 4 of 20 runs
+deadline's scheduler read the unstepped clock for a moment while the clock was back and
+fired every timer an hour early."""
 import collections
 import datetime
 import email.utils
 import os
 import signal
-import subprocess
+import struct
 import tempfile
 import time
 import uuid
@@ -55,20 +42,22 @@ PREFIX = "CK"
 CASES = 20
 LEAD_S = 30     # deadline's clock starts this long before the cases' accept deadline
 OBSERVE_S = 45  # how long the clock stays an hour behind: past LEAD_S and then some
-FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
 # The module's own stack, and its own unit on it.
 stack, unit = own_stack_and_unit(PREFIX)
 
 
-def accept_fired(stack, cases, since_ms):
-    """How many accept-overdue records each case has (ids counted as written)."""
+def accept_fired(stack, cases, since_ms, times=None):
+    """How many accept-overdue records each case has (ids counted as written); the
+    events' times (the instance's clock when it fired them) go into 'times'."""
     wanted = set(cases)
     fired = collections.Counter()
     for key, event in records(stack, since_ms=since_ms):
         if key in wanted and ".overdue.accept." in event["id"]:
             fired[event["id"]] += 1
+            if times is not None:
+                times.append(event["time"])
     return fired
 
 
@@ -79,29 +68,24 @@ def wall_clock(port):
 
 
 def move_clock(path, port, offset_s):
-    """Sets the instance's wall clock offset_s from the real one and returns once its
-    Date header has shown it twice, the second time after the offset was written again
-    in another spelling ('-3600', '-3600.0', ...: the same offset, new text, so
-    every thread parses it again). Fails after 20 spellings with what the clock said."""
+    """Sets the instance's wall clock offset_s from the real one (both copies of the
+    shift, the first first: clockshift.c) and returns once its Date header shows it.
+    Fails after 10 s with the offsets it showed."""
+    shift = struct.pack("=q", offset_s * 1000)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, shift, 0)
+        os.pwrite(fd, shift, 8)
+    finally:
+        os.close(fd)
     seen = []
-    shown = 0
-    for k in range(20):
-        tmp = f"{path}.{k}"
-        with open(tmp, "w") as f:
-            f.write(f"{offset_s:+d}" + ("." + "0" * k if k else "") + "\n")
-        os.replace(tmp, path)  # a reader opens the old file or the new one, never half
-        until = time.monotonic() + 2
-        while time.monotonic() < until:
-            off = wall_clock(port) - time.time()
-            seen.append(round(off))
-            if abs(off - offset_s) < 300:
-                shown += 1
-                break
-            time.sleep(0.05)
-        if shown >= 2:
-            return k + 1
-    raise AssertionError(f"the instance's clock did not move to {offset_s:+d} s: it "
-                         f"showed offsets {seen[-20:]}")
+
+    def shown():
+        off = wall_clock(port) - time.time()
+        seen.append(round(off))
+        return abs(off - offset_s) < 300
+    wait_until(shown, 10, f"the instance's clock moved to {offset_s:+d} s",
+               show=lambda: f"offsets {seen[-10:]}", step=0.05)
 
 
 def loaded(stack, port, case_id):
@@ -113,20 +97,9 @@ def loaded(stack, port, case_id):
     return r.status_code == 200 and bool(r.json().get("accept_by"))
 
 
-def links_jemalloc(binary):
-    dynamic = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True,
-                             check=True).stdout
-    return any("NEEDED" in line and "libjemalloc" in line for line in dynamic.splitlines())
-
-
 def test_clock_stepped_back_and_forward_an_hour(stack, unit):
-    assert os.path.exists(FAKETIME), "libfaketime missing: run deploy/local/setup.sh"
-    program = "duban-deadline-libc"
-    if not os.path.exists(stack.binary("deadline", program)):
-        program = "duban-deadline"
-    assert not links_jemalloc(stack.binary("deadline", program)), (
-        f"{stack.binary('deadline', program)} links jemalloc, under which libfaketime "
-        "cannot start (module docstring), and there is no duban-deadline-libc beside it")
+    shim = stack.build_path("tests/clockshift/libduban_clockshift.so")
+    assert os.path.exists(shim), f"{shim} missing: the build makes it"
     since_ms = int(time.time() * 1000) - 1000
     today = datetime.datetime.now(SHANGHAI).date()
     w2 = previous_working(today)
@@ -134,17 +107,16 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
     moment = shanghai(w2, 23, 59, 59)  # the accept deadline of a case reported on w1
     reported = shanghai(w1, 10, 0, 0).isoformat()
     offset_ms = int((moment.timestamp() - LEAD_S - time.time()) * 1000)
-    clock = tempfile.NamedTemporaryFile("w", prefix="duban-clock-", suffix=".txt",
+    clock = tempfile.NamedTemporaryFile("wb", prefix="duban-clock-", suffix=".bin",
                                         dir=os.environ.get("TMPDIR"), delete=False)
-    clock.write("+0\n")
+    clock.write(struct.pack("=qq", 0, 0))
     clock.close()
 
     stack.kill("deadline", signal.SIGTERM)
     port = stack.ports["scale-first"]
-    proc = stack.spawn("deadline", "deadline-clock", port, program=program,
-                       DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms),
-                       LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=clock.name,
-                       FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
+    proc = stack.spawn("deadline", "deadline-clock", port,
+                       DUBAN_DEADLINE_CLOCK_OFFSET_MS=str(offset_ms), LD_PRELOAD=shim,
+                       DUBAN_CLOCKSHIFT_FILE=clock.name,
                        ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") +
                        ":verify_asan_link_order=0")
     t0 = time.monotonic()
@@ -173,15 +145,17 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
         assert not accept_fired(stack, cases, since_ms), "a timer fired before its time"
 
         # An hour back: the timers are an hour and LEAD_S away now.
-        writes = {"back": move_clock(clock.name, port, -3600)}
+        move_clock(clock.name, port, -3600)
         stepped_back = time.monotonic()
         assert stepped_back - t0 < LEAD_S, \
             f"the clock moved back {stepped_back - t0:.0f} s in, after the deadline"
         late = []
         while time.monotonic() - stepped_back < OBSERVE_S:  # the length of the fault
-            fired = accept_fired(stack, cases, since_ms)
+            times = []
+            fired = accept_fired(stack, cases, since_ms, times)
             assert not fired, (f"{len(fired)} timers fired with the clock an hour behind "
-                               f"their deadline, {time.monotonic() - t0:.0f} s in")
+                               f"their deadline, {time.monotonic() - t0:.0f} s in, "
+                               f"stamped {sorted(set(times))[:3]} by the instance")
             if not late:  # deadline goes on taking cases meanwhile
                 ev = problem(f"ck-{tag}-late", subject_of(PREFIX))
                 ev["time"] = reported
@@ -194,7 +168,7 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
         assert past_moment_s > 0, "the deadline passed while the clock was behind"
 
         # Forward again by the hour: every timer is due, and fires once.
-        writes["forward"] = move_clock(clock.name, port, 0)
+        move_clock(clock.name, port, 0)
         stepped_forward = time.monotonic()
         every = cases + late
         wait_until(lambda: len(accept_fired(stack, every, since_ms)) == len(every), 90,
@@ -214,8 +188,7 @@ def test_clock_stepped_back_and_forward_an_hour(stack, unit):
         print(f"\nclock steps: {len(every)} cases, loaded {loaded_s:.1f} s in; an hour back "
               f"for {OBSERVE_S} s ({past_moment_s:.0f} s past the deadline by the "
               f"unstepped clock): 0 fired; an hour forward: {len(fired)} fired within "
-              f"{fired_after_s:.1f} s, {sum(n > 1 for n in fired.values())} twice; "
-              f"file writes per step {writes}")
+              f"{fired_after_s:.1f} s, {sum(n > 1 for n in fired.values())} twice")
         assert set(fired.values()) == {1}, [i for i, n in fired.items() if n > 1]
     finally:
         proc.send_signal(signal.SIGTERM)
