@@ -31,8 +31,8 @@ struct fixture {
 };
 
 static const char *const topics[] = {
-    "t.callback", "t.sync",  "t.orders", "t.src", DUB_KAFKA_DLQ_TOPIC, "t.ce", "t.ce.h",
-    "t.fatal",    "t.batch", "t.assign", "t.seek"};
+    "t.callback", "t.sync",  "t.orders", "t.src",  DUB_KAFKA_DLQ_TOPIC, "t.ce", "t.ce.h",
+    "t.fatal",    "t.batch", "t.assign", "t.seek", "t.revoke"};
 
 static int group_setup(void **state)
 {
@@ -90,6 +90,41 @@ rd_kafka_error_t *__wrap_rd_kafka_seek_partitions(rd_kafka_t *rk,
     return rd_kafka_error_new(RD_KAFKA_RESP_ERR__TIMED_OUT, "seek failure injected");
   }
   return __real_rd_kafka_seek_partitions(rk, parts, timeout_ms);
+}
+
+/* While 'revoke_armed' is set, the first poll of a batch consumer that finds nothing more
+ * to gather (timeout 0, no message) starts a second member of its group and goes on
+ * polling until the rebalance that takes its partitions away has run, then says "no
+ * message": the batch it gathered was gathered before its partition was revoked (review
+ * C5). The binary is linked with --wrap=rd_kafka_consumer_poll. */
+static atomic_bool revoke_armed;
+static _Atomic(rd_kafka_t *) revoke_rk; /* the consumer it fired for */
+static void (*revoke_start)(void);      /* starts the second member */
+static bool (*revoke_seen)(void);       /* whether the first lost its partitions */
+
+rd_kafka_message_t *__real_rd_kafka_consumer_poll(rd_kafka_t *rk, int timeout_ms);
+rd_kafka_message_t *__wrap_rd_kafka_consumer_poll(rd_kafka_t *rk, int timeout_ms);
+
+rd_kafka_message_t *__wrap_rd_kafka_consumer_poll(rd_kafka_t *rk, int timeout_ms)
+{
+  rd_kafka_message_t *rkm = __real_rd_kafka_consumer_poll(rk, timeout_ms);
+  rd_kafka_t *none = NULL;
+  if(rkm || timeout_ms != 0 || !atomic_load(&revoke_armed) ||
+     (!atomic_compare_exchange_strong(&revoke_rk, &none, rk) && none != rk))
+    return rkm;
+  atomic_store(&revoke_armed, false);
+  revoke_start();
+  int64_t deadline = dub_time_mono_ms() + WAIT_MS;
+  while(!revoke_seen()) {
+    if(dub_time_mono_ms() >= deadline)
+      fail_msg("no revoke %d ms after a second member joined", WAIT_MS);
+    /* Anything fetched meanwhile is not this batch's: this partition is still ours
+     * until the revoke, and what comes after it is fetched again by its next owner. */
+    rd_kafka_message_t *more = __real_rd_kafka_consumer_poll(rk, 100);
+    if(more)
+      rd_kafka_message_destroy(more);
+  }
+  return NULL;
 }
 
 /* ---- producer -------------------------------------------------------------------- */
@@ -811,6 +846,166 @@ static void test_batch_handler(void **state)
   dub_kafka_consumer_free(consumer);
 }
 
+/* What the two members of g.revoke handled, under a lock (the second polls in a
+ * thread of its own). */
+static struct revoke_record {
+  pthread_mutex_t mu;
+  char values[64][16];
+  int who[64]; /* 0: the first member, 1: the second */
+  int n;
+  atomic_int first_revoked;
+  atomic_int assigned_after; /* assignments of t.revoke[0] after that revoke */
+  atomic_bool stop;
+  atomic_int second_failures; /* calls of the second member that failed */
+  pthread_t second;
+  struct fixture *f;
+} revoke_rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+struct revoke_member {
+  int who;
+};
+
+static void revoke_batch(void *ctx, const struct dub_kafka_msg *msgs, size_t n,
+                         enum dub_err *results, char **whys)
+{
+  (void)whys;
+  const struct revoke_member *m = ctx;
+  pthread_mutex_lock(&revoke_rec.mu);
+  for(size_t i = 0; i < n && revoke_rec.n < 64; i++) {
+    snprintf(revoke_rec.values[revoke_rec.n], sizeof revoke_rec.values[0], "%.*s",
+             (int)msgs[i].value_len, (const char *)msgs[i].value);
+    revoke_rec.who[revoke_rec.n++] = m->who;
+    results[i] = DUB_OK;
+  }
+  pthread_mutex_unlock(&revoke_rec.mu);
+}
+
+static void revoke_rebalance(void *ctx, bool assigned,
+                             const struct dub_kafka_partition *parts, size_t count)
+{
+  (void)parts;
+  const struct revoke_member *m = ctx;
+  if(!assigned && m->who == 0 && count)
+    atomic_fetch_add(&revoke_rec.first_revoked, 1);
+  if(assigned && count && atomic_load(&revoke_rec.first_revoked))
+    atomic_fetch_add(&revoke_rec.assigned_after, 1);
+}
+
+/* 'list' must outlive the consumer's creation. */
+static struct dub_kafka_consumer_conf revoke_conf(struct revoke_member *m,
+                                                  const char *const *list)
+{
+  struct dub_kafka_consumer_conf conf = test_conf(revoke_rec.f, "g.revoke", list, m);
+  conf.batch_handler = revoke_batch;
+  conf.batch_max = 8;
+  conf.rebalance = revoke_rebalance;
+  return conf;
+}
+
+/* The second member, in a thread of its own: cmocka's asserts belong to the main
+ * thread, so what fails here is counted and asserted there. */
+static void *second_member(void *arg)
+{
+  (void)arg;
+  struct revoke_member m = {1};
+  const char *const list[] = {"t.revoke"};
+  struct dub_kafka_consumer_conf conf = revoke_conf(&m, list);
+  struct dub_kafka_consumer *c = NULL;
+  char *why = NULL;
+  if(dub_kafka_consumer_new(&conf, &c, &why) != DUB_OK) {
+    atomic_fetch_add(&revoke_rec.second_failures, 1);
+    free(why);
+    return NULL;
+  }
+  while(!atomic_load(&revoke_rec.stop))
+    if(dub_kafka_consumer_poll(c, 50, NULL) != DUB_OK)
+      atomic_fetch_add(&revoke_rec.second_failures, 1);
+  if(dub_kafka_consumer_close(c) != DUB_OK)
+    atomic_fetch_add(&revoke_rec.second_failures, 1);
+  dub_kafka_consumer_free(c);
+  return NULL;
+}
+
+static void start_second(void)
+{
+  assert_int_equal(pthread_create(&revoke_rec.second, NULL, second_member, NULL), 0);
+}
+
+static bool first_revoked(void)
+{
+  return atomic_load(&revoke_rec.first_revoked) > 0;
+}
+
+static int revoke_handled(const char *v)
+{
+  int k = 0;
+  pthread_mutex_lock(&revoke_rec.mu);
+  for(int i = 0; i < revoke_rec.n; i++)
+    k += strcmp(revoke_rec.values[i], v) == 0;
+  pthread_mutex_unlock(&revoke_rec.mu);
+  return k;
+}
+
+/* Review C5: a batch whose partition is revoked while it is gathered is not handed to
+ * the handler (the partition's next owner reads it again from the committed offset):
+ * each message is handled once by the group, not once by each member. */
+static void test_batch_drops_what_a_revoke_took(void **state)
+{
+  static const char *const values[] = {"r1", "r2", "r3", "r4", "r5", "r6"};
+  const size_t nvalues = sizeof values / sizeof values[0];
+  revoke_rec.f = *state;
+  /* Written together (one message set, one fetch), so that the batch is several. */
+  struct reports r = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+  for(size_t i = 0; i < nvalues; i++)
+    assert_int_equal(dub_kafka_produce(revoke_rec.f->producer, "t.revoke", "k", 1,
+                                       values[i], strlen(values[i]), NULL, 0, on_delivery,
+                                       &r),
+                     DUB_OK);
+  pthread_mutex_lock(&r.mu);
+  while(r.n < (int)nvalues)
+    pthread_cond_wait(&r.cv, &r.mu);
+  pthread_mutex_unlock(&r.mu);
+  for(size_t i = 0; i < nvalues; i++)
+    assert_int_equal(r.err[i], DUB_OK);
+  struct revoke_member first = {0};
+  revoke_start = start_second;
+  revoke_seen = first_revoked;
+  atomic_store(&revoke_rk, NULL);
+  atomic_store(&revoke_armed, true);
+  const char *const list[] = {"t.revoke"};
+  struct dub_kafka_consumer_conf conf = revoke_conf(&first, list);
+  struct dub_kafka_consumer *c = open_conf(&conf);
+  int64_t deadline = dub_time_mono_ms() + WAIT_MS;
+  size_t all = 0;
+  /* Until the partition has its next owner, and every value was handled. */
+  while(all < nvalues || !atomic_load(&revoke_rec.assigned_after)) {
+    if(dub_time_mono_ms() >= deadline)
+      fail_msg("%zu of %zu values handled after %d ms (revoke %s, %d assignments since)",
+               all, nvalues, WAIT_MS, first_revoked() ? "seen" : "not seen",
+               atomic_load(&revoke_rec.assigned_after));
+    assert_int_equal(dub_kafka_consumer_poll(c, 50, NULL), DUB_OK);
+    all = 0;
+    for(size_t i = 0; i < nvalues; i++)
+      all += revoke_handled(values[i]) > 0;
+  }
+  assert_false(atomic_load(&revoke_armed)); /* the revoke came inside a gathered batch */
+  assert_true(first_revoked());
+  /* Both members go on polling for a while: a copy read again by the next owner from
+   * the committed offset would show by now. */
+  int64_t end = dub_time_mono_ms() + 2000;
+  while(dub_time_mono_ms() < end)
+    assert_int_equal(dub_kafka_consumer_poll(c, 50, NULL), DUB_OK);
+  atomic_store(&revoke_rec.stop, true);
+  assert_int_equal(pthread_join(revoke_rec.second, NULL), 0);
+  assert_int_equal(atomic_load(&revoke_rec.second_failures), 0);
+  assert_int_equal(dub_kafka_consumer_close(c), DUB_OK);
+  dub_kafka_consumer_free(c);
+  for(size_t i = 0; i < nvalues; i++)
+    if(revoke_handled(values[i]) != 1)
+      fail_msg("%s handled %d times (%d handler calls in all)", values[i],
+               revoke_handled(values[i]), revoke_rec.n);
+}
+
 /* Events in flight together, each with its own result, awaited together. */
 static void test_produce_batch(void **state)
 {
@@ -963,6 +1158,7 @@ int main(void)
       cmocka_unit_test(test_cloudevents_roundtrip),
       cmocka_unit_test(test_cloudevent_headers),
       cmocka_unit_test(test_batch_handler),
+      cmocka_unit_test(test_batch_drops_what_a_revoke_took),
       cmocka_unit_test(test_produce_batch),
       cmocka_unit_test(test_reader_done_at_the_end_it_started_with),
   };
