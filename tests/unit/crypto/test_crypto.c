@@ -229,10 +229,11 @@ static void test_tampering(void **state)
 /* Replaces the key id of 'token' (which must start "v1.<old>.") with 'kid'. */
 static char *with_kid(const char *token, const char *kid)
 {
-  const char *rest = strchr(token + 3, '.');
-  size_t n = 3 + strlen(kid) + strlen(rest) + 1;
+  size_t at = 3 + strcspn(token + 3, "."); /* where ".<rest>" starts */
+  assert_int_equal(token[at], '.');
+  size_t n = 3 + strlen(kid) + strlen(token) - at + 1;
   char *t = malloc(n);
-  snprintf(t, n, "v1.%s%s", kid, rest);
+  snprintf(t, n, "v1.%s%s", kid, token + at);
   return t;
 }
 
