@@ -5,8 +5,14 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 enum dub_err kafka_map_err(rd_kafka_resp_err_t err)
 {
@@ -138,4 +144,81 @@ void kafka_msg_view(rd_kafka_message_t *rkm, struct dub_kafka_msg *msg,
   }
   msg->headers = i ? *headers : NULL;
   msg->header_count = i;
+}
+
+/* ---- a bounded rd_kafka_destroy ------------------------------------------------------
+ */
+
+static atomic_int destroy_bound_ms; /* 0 until a service sets it */
+static atomic_int destroy_status;
+
+void dub_kafka_set_destroy_bound(int bound_ms, int status)
+{
+  atomic_store(&destroy_bound_ms, bound_ms);
+  atomic_store(&destroy_status, status);
+}
+
+struct watch {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool returned; /* under mu */
+  const char *what;
+  int bound_ms;
+};
+
+static void *watch_destroy(void *arg)
+{
+  struct watch *w = arg;
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += w->bound_ms / 1000;
+  until.tv_nsec += (long)(w->bound_ms % 1000) * 1000000L;
+  if(until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&w->mu);
+  int err = 0;
+  while(!w->returned && err != ETIMEDOUT)
+    err = pthread_cond_timedwait(&w->cv, &w->mu, &until);
+  bool returned = w->returned;
+  pthread_mutex_unlock(&w->mu);
+  if(!returned) {
+    int status = atomic_load(&destroy_status);
+    dub_log_error(
+        "librdkafka has not let the %s go %d ms after it was closed (librdkafka "
+        "2.0 to 2.3 keep a partition's reference after a broker went down and "
+        "came back, and rd_kafka_destroy waits for it for good: librdkafka "
+        "issue #4674); what it had to commit and deliver is done, so the "
+        "process ends now, status %d",
+        w->what, w->bound_ms, status);
+    _exit(status);
+  }
+  return NULL;
+}
+
+void kafka_destroy(rd_kafka_t *rk, const char *what)
+{
+  int bound_ms = atomic_load(&destroy_bound_ms);
+  if(bound_ms <= 0) {
+    rd_kafka_destroy(rk);
+    return;
+  }
+  struct watch w = {.returned = false, .what = what, .bound_ms = bound_ms};
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* a clock step moves no bound */
+  pthread_cond_init(&w.cv, &attr);
+  pthread_condattr_destroy(&attr);
+  pthread_t watcher;
+  dub_xthread_create(&watcher, watch_destroy, &w, "the kafka destroy watchdog");
+  rd_kafka_destroy(rk);
+  pthread_mutex_lock(&w.mu);
+  w.returned = true;
+  pthread_cond_signal(&w.cv);
+  pthread_mutex_unlock(&w.mu);
+  pthread_join(watcher, NULL);
+  pthread_cond_destroy(&w.cv);
+  pthread_mutex_destroy(&w.mu);
 }

@@ -772,7 +772,7 @@ void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer)
     return;
   if(consumer->rk) {
     dub_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer->rk);
+    kafka_destroy(consumer->rk, "consumer");
   }
   for(size_t i = 0; i < consumer->nreassess; i++)
     free((char *)consumer->reassess[i].topic);

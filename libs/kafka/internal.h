@@ -34,4 +34,10 @@ char *kafka_base64(const void *buf, size_t len, size_t *out_len);
 void kafka_msg_view(rd_kafka_message_t *rkm, struct dub_kafka_msg *msg,
                     struct dub_kafka_header **headers, size_t *cap);
 
+/* rd_kafka_destroy(rk), called once 'rk' was closed (a consumer) or flushed (a
+ * producer): when it has not returned within the bound dub_kafka_set_destroy_bound()
+ * set, a watchdog logs why and ends the process with the status set there. 'what' names
+ * the handle in that line ("consumer", "producer", "reader"). */
+void kafka_destroy(rd_kafka_t *rk, const char *what);
+
 #endif

@@ -281,6 +281,16 @@ enum dub_err dub_kafka_consumer_close(struct dub_kafka_consumer *consumer);
 /* Closes if not yet closed, then frees. NULL is a no-op. */
 void dub_kafka_consumer_free(struct dub_kafka_consumer *consumer);
 
+/* The frees of this library end with rd_kafka_destroy(), after the consumer was closed
+ * (its offsets committed) and the producer flushed. librdkafka 2.0 can then wait for good
+ * (issue #4674: after a broker restart). When rd_kafka_destroy has not returned after
+ * 'bound_ms' (0: wait for ever), the process logs why and exits with 'status': there is
+ * nothing left for it to lose. Until it is called there is no bound (a test binary must
+ * not end early with a status of its own); a service's runtime sets
+ * DUB_KAFKA_DESTROY_BOUND_MS and the status it would end with. */
+void dub_kafka_set_destroy_bound(int bound_ms, int status);
+#define DUB_KAFKA_DESTROY_BOUND_MS 5000
+
 /* ---- reader ------------------------------------------------------------------------ */
 
 /* Reads every partition of one topic without a consumer group, from offsets the caller

@@ -172,7 +172,7 @@ void dub_kafka_producer_free(struct dub_kafka_producer *producer)
   }
   if(producer->rk) {
     rd_kafka_poll(producer->rk, 0);
-    rd_kafka_destroy(producer->rk);
+    kafka_destroy(producer->rk, "producer");
   }
   free(producer);
 }

@@ -129,7 +129,7 @@ void dub_kafka_reader_free(struct dub_kafka_reader *reader)
   if(reader->rk) {
     rd_kafka_assign(reader->rk, NULL);
     rd_kafka_consumer_close(reader->rk);
-    rd_kafka_destroy(reader->rk);
+    kafka_destroy(reader->rk, "reader");
   }
   free(reader->position);
   free(reader->end);

@@ -284,6 +284,9 @@ int dub_runtime_run(struct dub_runtime *rt)
   atomic_store(&rt->run_over, true);
   pthread_join(rt->reloader, NULL);
   dub_log_info("%s stopping", rt->spec->service);
+  /* What dub_runtime_close() commits and flushes is bounded by librdkafka's own timeouts;
+   * the rd_kafka_destroy after it is not (librdkafka issue #4674). */
+  dub_kafka_set_destroy_bound(DUB_KAFKA_DESTROY_BOUND_MS, code);
   return code;
 }
 
