@@ -5,13 +5,10 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 enum dub_err kafka_map_err(rd_kafka_resp_err_t err)
@@ -146,8 +143,7 @@ void kafka_msg_view(rd_kafka_message_t *rkm, struct dub_kafka_msg *msg,
   msg->header_count = i;
 }
 
-/* ---- a bounded rd_kafka_destroy ------------------------------------------------------
- */
+/* ---- a bounded rd_kafka_destroy ---------------------------------------------------- */
 
 static atomic_int destroy_bound_ms; /* 0 until a service sets it */
 static atomic_int destroy_status;
@@ -159,31 +155,15 @@ void dub_kafka_set_destroy_bound(int bound_ms, int status)
 }
 
 struct watch {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool returned; /* under mu */
+  struct dub_kafka_acks *returned; /* one pending: rd_kafka_destroy */
   const char *what;
   int bound_ms;
 };
 
 static void *watch_destroy(void *arg)
 {
-  struct watch *w = arg;
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += w->bound_ms / 1000;
-  until.tv_nsec += (long)(w->bound_ms % 1000) * 1000000L;
-  if(until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
-  pthread_mutex_lock(&w->mu);
-  int err = 0;
-  while(!w->returned && err != ETIMEDOUT)
-    err = pthread_cond_timedwait(&w->cv, &w->mu, &until);
-  bool returned = w->returned;
-  pthread_mutex_unlock(&w->mu);
-  if(!returned) {
+  const struct watch *w = arg;
+  if(dub_kafka_acks_wait(w->returned, w->bound_ms) == DUB_ERR_TIMEOUT) {
     int status = atomic_load(&destroy_status);
     dub_log_error(
         "librdkafka has not let the %s go %d ms after it was closed (librdkafka "
@@ -204,21 +184,12 @@ void kafka_destroy(rd_kafka_t *rk, const char *what)
     rd_kafka_destroy(rk);
     return;
   }
-  struct watch w = {.returned = false, .what = what, .bound_ms = bound_ms};
-  pthread_mutex_init(&w.mu, NULL);
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* a clock step moves no bound */
-  pthread_cond_init(&w.cv, &attr);
-  pthread_condattr_destroy(&attr);
+  struct watch w = {dub_kafka_acks_new(), what, bound_ms};
+  dub_kafka_acks_add(w.returned);
   pthread_t watcher;
   dub_xthread_create(&watcher, watch_destroy, &w, "the kafka destroy watchdog");
   rd_kafka_destroy(rk);
-  pthread_mutex_lock(&w.mu);
-  w.returned = true;
-  pthread_cond_signal(&w.cv);
-  pthread_mutex_unlock(&w.mu);
+  dub_kafka_acks_report(w.returned, DUB_OK, 0, 0);
   pthread_join(watcher, NULL);
-  pthread_cond_destroy(&w.cv);
-  pthread_mutex_destroy(&w.mu);
+  dub_kafka_acks_release(w.returned);
 }

@@ -88,12 +88,11 @@ static void test_a_destroy_that_hangs_ends_the_process(void **state)
 static void test_a_destroy_that_returns_goes_on(void **state)
 {
   (void)state;
-  dub_kafka_set_destroy_bound(300, 7);
-  int64_t start = dub_time_mono_ms();
+  /* A bound a loaded machine's destroy stays well within (no timing is asserted). */
+  dub_kafka_set_destroy_bound(1000, 7);
   dub_kafka_producer_free(producer());
-  assert_true(dub_time_mono_ms() - start < 300);
-  /* Past the bound the watchdog would have ended this process by now. */
-  usleep(400000);
+  /* Past the bound a watchdog still running would have ended this process by now. */
+  usleep(1200000);
   dub_kafka_set_destroy_bound(0, 0);
 }
 
